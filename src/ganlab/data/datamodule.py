@@ -1,0 +1,199 @@
+"""MNIST-family LightningDataModules that hold each split in memory as one uint8 tensor.
+
+Per-sample PIL transforms halve CPU throughput for small GANs, so batches are index slices of the in-memory
+tensor, and images are scaled to [-1, 1] per batch on the device (``on_after_batch_transfer``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+from ganlab.data.idx import DataFileError, read_idx
+from ganlab.data.sources import BUNDLED_MNIST_SAMPLE, candidate_dirs, find_idx_files, idx_files_present
+
+log = logging.getLogger(__name__)
+
+
+class EpochBatches(Sampler[torch.Tensor]):
+    """Index batches over ``size`` items: a fresh seeded permutation each epoch, split evenly across DDP ranks.
+
+    Every rank gets the same number of batches (the permutation is cut to a multiple of ``world_size``), so
+    collective calls stay in step. Lightning calls ``set_epoch`` at the start of every epoch.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, rank: int = 0, world_size: int = 1):
+        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
+        self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rank_indices(self) -> torch.Tensor:
+        if self.shuffle:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.size)
+        usable = self.size - self.size % self.world_size
+        return order[:usable][self.rank :: self.world_size]
+
+    def __iter__(self):
+        for batch in self._rank_indices().split(self.batch_size):
+            if len(batch) == self.batch_size or not self.drop_last:
+                yield batch
+
+    def __len__(self) -> int:
+        per_rank = self.size // self.world_size
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+
+class IDXDataModule(L.LightningDataModule):
+    """A dataset stored as the four IDX files of MNIST's layout, served as (image, label) batches.
+
+    Sources, in order: the files under ``root`` (flat, or in torchvision's ``<root>/<Dataset>/raw``), the
+    system folders of ``system_dirs``, a torchvision download into ``root`` (when ``download`` and online),
+    then ``fallback_dir`` with a warning. Subclasses name the dataset.
+    """
+
+    name: str
+    torchvision_name: str  # the torchvision dataset class, which also names its folder under root
+    system_dirs: tuple[Path, ...] = ()
+    fallback_dir: Path | None = None
+    fallback_note: str = ""
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        download: bool = True,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        num_classes: int = 10,
+        discriminator_steps: int = 1,
+    ):
+        super().__init__()
+        self.root = Path(root).expanduser()
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.download = download
+        self.image_shape = tuple(image_shape)
+        self.num_classes = num_classes
+        # Each training step takes one batch per discriminator step, so a loader batch holds that many.
+        self.discriminator_steps = discriminator_steps
+        self.source: Path | None = None  # the folder the files were read from, set in setup()
+
+    # ---- where the files are --------------------------------------------------------------------------
+    def _local_files(self) -> dict[str, Path] | None:
+        if self.root.exists() and not self.root.is_dir():
+            raise DataFileError(f"data.root={self.root} is a file, not a folder; set data.root to the folder that holds the {self.name} IDX files")
+        for directory in candidate_dirs(self.root, self.torchvision_name):
+            files = find_idx_files(directory)
+            if files is not None:
+                return files
+            partial = idx_files_present(directory)
+            if partial:
+                names = ", ".join(path.name for path in partial)
+                raise DataFileError(
+                    f"{directory} holds only some of the {self.name} IDX files ({names}); add the missing ones "
+                    f"(train/t10k images and labels) or remove these so that they are downloaded again"
+                )
+        for directory in self.system_dirs:
+            files = find_idx_files(directory)
+            if files is not None:
+                return files
+        return None
+
+    def prepare_data(self) -> None:
+        """Download once (Lightning calls this on one process per node) when the files are not on disk."""
+        if self._local_files() is not None or not self.download:
+            return
+        from torchvision import datasets
+
+        try:
+            getattr(datasets, self.torchvision_name)(str(self.root), train=True, download=True)
+        except Exception as err:  # offline: URLError, socket errors, HTTP errors; setup() falls back or explains
+            log.warning("Could not download %s into %s: %s", self.name, self.root, str(err).splitlines()[-1] if str(err) else err)
+
+    def _files(self) -> dict[str, Path]:
+        files = self._local_files()
+        if files is not None:
+            return files
+        if self.fallback_dir is not None:
+            log.warning(
+                "%s was not found under %s and could not be downloaded: using %s. %s",
+                self.name, self.root, self.fallback_note, self._how_to_supply(),
+            )
+            return find_idx_files(self.fallback_dir)
+        raise DataFileError(f"no {self.name} IDX files under {self.root} and none could be downloaded; {self._how_to_supply()}")
+
+    def _how_to_supply(self) -> str:
+        stems = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
+        return (
+            f"To use full {self.name}, put its four IDX files ({stems}; .gz or not) in {self.root} "
+            f"or {self.root / self.torchvision_name / 'raw'}, set data.root to where they are, or run once online"
+        )
+
+    # ---- loading ---------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "train_set", None) is not None:
+            return
+        files = self._files()
+        self.source = files["train_images"].parent
+        images, labels = read_idx(files["train_images"]), read_idx(files["train_labels"]).long()
+        test_images, test_labels = read_idx(files["test_images"]), read_idx(files["test_labels"]).long()
+        for images_path, labels_path, x, y in [
+            (files["train_images"], files["train_labels"], images, labels),
+            (files["test_images"], files["test_labels"], test_images, test_labels),
+        ]:
+            if tuple(x.shape[1:]) != self.image_shape[1:]:
+                raise DataFileError(f"{images_path}: images are {tuple(x.shape[1:])}, data.image_shape expects {self.image_shape[1:]}; fix data.image_shape or the file")
+            if len(x) != len(y):
+                raise DataFileError(f"{labels_path}: {len(y)} labels for {len(x)} images in {images_path.name}; replace the mismatched file")
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
+        num_val = int(round(len(images) * self.val_fraction))
+        val_rows, train_rows = order[:num_val], order[num_val:]
+        self.train_set = TensorDataset(images[train_rows], labels[train_rows])  # images: (N, H, W) uint8
+        self.val_set = TensorDataset(images[val_rows], labels[val_rows])
+        self.test_set = TensorDataset(test_images, test_labels)
+        log.info("%s from %s: %d train, %d val, %d test images", self.name, self.source, len(self.train_set), len(self.val_set), len(test_images))
+
+    def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader:
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = EpochBatches(len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size)
+        # batch_size=None: the sampler yields whole index batches and TensorDataset slices them in one go.
+        return DataLoader(dataset, batch_size=None, sampler=sampler)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size * self.discriminator_steps, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.batch_size, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.batch_size, train=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        images = images.unsqueeze(1).float().div_(127.5).sub_(1.0)  # (B, H, W) uint8 -> (B, 1, H, W) in [-1, 1]
+        return images, labels
+
+
+class MNISTDataModule(IDXDataModule):
+    name = "MNIST"
+    torchvision_name = "MNIST"
+    fallback_dir = BUNDLED_MNIST_SAMPLE
+    fallback_note = "the bundled sample of 10,000 real MNIST digits (9,000 train, 1,000 test)"
+
+
+class FashionMNISTDataModule(IDXDataModule):
+    name = "Fashion-MNIST"
+    torchvision_name = "FashionMNIST"
+    system_dirs = (Path("/usr/share/datasets/fashion-mnist"),)  # Debian's dataset-fashion-mnist package

@@ -1,0 +1,47 @@
+"""``train(cfg)``: one flat sequence from a composed config to a trained GAN. The top-level ``train.py`` calls it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganlab.distributed import keep_ddp_ranks_in_this_job
+from ganlab.module import GAN
+
+log = logging.getLogger(__name__)
+
+
+def _instantiate_list(group: DictConfig | None) -> list[Any]:
+    """Callbacks and loggers are dicts of named configs, so that one can be switched off with ``name=null``."""
+    return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train as ``cfg`` says. Returns the final logged metrics with the trainer, model and datamodule."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    model: GAN = instantiate(
+        cfg.model,
+        loss=cfg.loss,
+        optimizer=cfg.optimizer,
+        _recursive_=False,  # GAN builds its parts itself, so checkpoints can rebuild it from hparams
+        _convert_="all",  # hparams as plain dicts: checkpoints then load without omegaconf
+    )
+    datamodule: L.LightningDataModule = instantiate(cfg.data, discriminator_steps=model.discriminator_steps)
+    callbacks = _instantiate_list(cfg.get("callbacks"))
+    loggers = _instantiate_list(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    keep_ddp_ranks_in_this_job()
+    log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    metrics = {name: value.item() for name, value in trainer.callback_metrics.items()}
+    return {"metrics": metrics, "trainer": trainer, "model": model, "datamodule": datamodule}
