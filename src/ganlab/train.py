@@ -9,7 +9,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganlab.distributed import keep_ddp_ranks_in_this_job
+from ganlab.distributed import multirun_ddp_job
 from ganlab.module import GAN
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    keep_ddp_ranks_in_this_job()
     log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    with multirun_ddp_job():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     metrics = {name: value.item() for name, value in trainer.callback_metrics.items()}
     return {"metrics": metrics, "trainer": trainer, "model": model, "datamodule": datamodule}
