@@ -1,0 +1,53 @@
+"""Model output shapes and ranges, and the details that make or break a GAN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ganlab.models import dcgan, mlp
+
+SHAPE = (1, 28, 28)
+PAIRS = {
+    "mlp": (mlp.Generator(latent_dim=16, hidden_dim=32, image_shape=SHAPE), mlp.Discriminator(hidden_dim=32, image_shape=SHAPE)),
+    "dcgan": (dcgan.Generator(latent_dim=16, base_channels=8, image_shape=SHAPE), dcgan.Discriminator(base_channels=8, image_shape=SHAPE)),
+}
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_generator_images_in_tanh_range_and_discriminator_raw_logits(name):
+    generator, discriminator = PAIRS[name]
+    images = generator(torch.randn(5, 16) * 10)  # large z drives tanh to saturation
+    assert images.shape == (5, *SHAPE)
+    assert images.min() >= -1 and images.max() <= 1
+    logits = discriminator(images)
+    assert logits.shape == (5,)
+    # Raw logits, not probabilities: the last layer is linear (the losses apply sigmoid themselves, stably).
+    assert isinstance(list(discriminator.modules())[-1], nn.Linear)
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_discriminator_has_no_batchnorm(name):
+    """BatchNorm on D's output erases its signal; on D at all it couples examples (breaks per-example penalties)."""
+    _, discriminator = PAIRS[name]
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_generator_batchnorm_uses_a_real_eps(name):
+    generator, _ = PAIRS[name]
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(m.eps == 1e-5 for m in norms)
+
+
+def test_dcgan_init_is_normal_002():
+    generator = dcgan.Generator(latent_dim=100, base_channels=64, image_shape=SHAPE)
+    weight = generator.upsample[0].weight
+    assert weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert weight.mean().abs().item() < 0.002
+
+
+def test_dcgan_rejects_sizes_it_cannot_build():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        dcgan.Generator(image_shape=(1, 30, 30))
