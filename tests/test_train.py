@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ganlab.module import GAN
 from ganlab.train import train
 
 MODELS = ["mlp", "dcgan"]
@@ -22,3 +26,59 @@ def test_every_model_and_loss_trains(make_cfg, model, loss):
         assert torch.isfinite(torch.tensor(result["metrics"][name])), name
     # D and G both moved away from their initial weights.
     assert all(torch.isfinite(p).all() for p in gan.parameters())
+
+
+def adam_steps(optimizer) -> int:
+    """How many updates an Adam optimizer has applied (its per-parameter step counter)."""
+    return int(next(iter(optimizer.state.values()))["step"])
+
+
+@pytest.mark.parametrize("loss, discriminator_steps", [("nsgan", 1), ("wgan_gp", 5), ("lsgan", 3)])
+def test_max_steps_means_generator_updates(make_cfg, tmp_path, loss, discriminator_steps):
+    cfg = make_cfg(["model=mlp", f"loss={loss}", f"loss.discriminator_steps={discriminator_steps}", "trainer.max_steps=6", "logger=csv"])
+    result = train(cfg)
+    d_opt, g_opt = result["trainer"].optimizers
+    assert adam_steps(g_opt) == 6
+    assert adam_steps(d_opt) == 6 * discriminator_steps
+    assert result["trainer"].global_step == 6
+    # The logged x-axis counts generator updates too: one row per update, steps 0..5.
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f) if row["loss/g"]]
+    assert steps == list(range(6))
+
+
+def test_tensorboard_log_read_back_has_scalars_and_sample_grid(make_cfg, tmp_path):
+    cfg = make_cfg(["model=mlp", "trainer.max_steps=5"])
+    train(cfg)
+    (event_file,) = (tmp_path / "tensorboard").glob("events.out.tfevents.*")
+    events = EventAccumulator(str(event_file), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"loss/d", "loss/g", "D(x)", "D(G(z))"} <= scalars
+    assert [event.step for event in events.Scalars("loss/g")] == list(range(5))
+    (grid,) = events.Images("samples")
+    assert grid.step == 5 and grid.width > 200 and grid.height > 200  # 8x8 grid of 28x28 digits
+    assert (tmp_path / "samples" / "step_0000005.png").is_file()
+
+
+def test_checkpoint_rebuilds_the_model_on_its_own_and_resumes(make_cfg, tmp_path):
+    cfg = make_cfg(["model=dcgan", "loss=lsgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "logger=csv"])
+    trained = train(cfg)["model"]
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    restored = GAN.load_from_checkpoint(last, map_location="cpu")
+    assert torch.equal(restored.fixed_noise, trained.fixed_noise)
+    assert torch.equal(restored.generate(z=restored.fixed_noise), trained.generate(z=trained.fixed_noise))
+    assert type(restored.loss).__name__ == "LeastSquaresGAN"
+
+    resumed_cfg = make_cfg(["model=dcgan", "loss=lsgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8",
+                            "logger=csv", "trainer.max_steps=7", f"ckpt_path={last}"])
+    resumed = train(resumed_cfg)
+    d_opt, g_opt = resumed["trainer"].optimizers
+    assert resumed["trainer"].global_step == 7 and adam_steps(g_opt) == 7 and adam_steps(d_opt) == 7
+    assert torch.equal(resumed["model"].fixed_noise, trained.fixed_noise)
+
+
+@pytest.mark.parametrize("experiment", ["seed_vanilla_gan", "seed_mse_gan", "dcgan_lsgan"])
+def test_experiment_presets_train(make_cfg, experiment):
+    cfg = make_cfg([f"experiment={experiment}", "trainer.max_steps=2", "logger=csv", "data.batch_size=16"])
+    assert train(cfg)["trainer"].global_step == 2
