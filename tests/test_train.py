@@ -8,6 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ganlab.data.datamodule import FashionMNISTDataModule
 from ganlab.module import GAN
 from ganlab.train import train
 
@@ -82,3 +83,9 @@ def test_checkpoint_rebuilds_the_model_on_its_own_and_resumes(make_cfg, tmp_path
 def test_experiment_presets_train(make_cfg, experiment):
     cfg = make_cfg([f"experiment={experiment}", "trainer.max_steps=2", "logger=csv", "data.batch_size=16"])
     assert train(cfg)["trainer"].global_step == 2
+
+
+@pytest.mark.skipif(not any(d.is_dir() for d in FashionMNISTDataModule.system_dirs), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_trains(make_cfg):
+    result = train(make_cfg(["data=fashion_mnist", "model=mlp", "trainer.max_steps=2", "logger=csv"]))
+    assert result["datamodule"].name == "Fashion-MNIST" and result["trainer"].global_step == 2
