@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.distributed import multirun_ddp_job
 from ganlab.module import GAN
@@ -22,8 +22,10 @@ def _instantiate_list(group: DictConfig | None) -> list[Any]:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train as ``cfg`` says. Returns the final logged metrics with the trainer, model and datamodule."""
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+    # seed=null draws one; it is written back so the data order uses it and DDP ranks (which inherit
+    # PL_GLOBAL_SEED from this process) all agree on it.
+    with open_dict(cfg):
+        cfg.seed = L.seed_everything(cfg.get("seed"), workers=True)
 
     model: GAN = instantiate(
         cfg.model,
