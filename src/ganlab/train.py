@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import random
 from typing import Any
 
 import lightning as L
@@ -20,12 +22,19 @@ def _instantiate_list(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
 
 
+def _run_seed(seed: int | None) -> int:
+    """The configured seed, or for ``seed=null`` a fresh draw, shared with the DDP ranks this process starts."""
+    if seed is not None:
+        return seed
+    if int(os.environ.get("LOCAL_RANK", 0)) > 0 and "PL_GLOBAL_SEED" in os.environ:
+        return int(os.environ["PL_GLOBAL_SEED"])  # a rank re-launched by rank 0, which set it in seed_everything
+    return random.SystemRandom().randrange(2**31)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train as ``cfg`` says. Returns the final logged metrics with the trainer, model and datamodule."""
-    # seed=null draws one; it is written back so the data order uses it and DDP ranks (which inherit
-    # PL_GLOBAL_SEED from this process) all agree on it.
-    with open_dict(cfg):
-        cfg.seed = L.seed_everything(cfg.get("seed"), workers=True)
+    with open_dict(cfg):  # written back so that the data order (data.seed: ${seed}) uses it too
+        cfg.seed = L.seed_everything(_run_seed(cfg.get("seed")), workers=True)
 
     model: GAN = instantiate(
         cfg.model,
@@ -44,6 +53,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
     with multirun_ddp_job():
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        if cfg.get("test"):
+            trainer.test(model, datamodule=datamodule)
 
     metrics = {name: value.item() for name, value in trainer.callback_metrics.items()}
     return {"metrics": metrics, "trainer": trainer, "model": model, "datamodule": datamodule}
