@@ -1,0 +1,55 @@
+"""The LightningModule's own contract: priors, the fixed noise buffer, optimizer order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganlab.module import GAN
+
+PARTS = dict(
+    generator={"_target_": "ganlab.models.mlp.Generator", "latent_dim": 8, "hidden_dim": 16},
+    discriminator={"_target_": "ganlab.models.mlp.Discriminator", "hidden_dim": 16},
+    loss={"_target_": "ganlab.losses.NonSaturatingGAN"},
+    optimizer={
+        "discriminator": {"_target_": "torch.optim.Adam", "lr": 1e-3},
+        "generator": {"_target_": "torch.optim.SGD", "lr": 1e-2},
+    },
+    latent_dim=8,
+)
+
+
+def test_uniform_prior_stays_in_unit_box_and_normal_does_not():
+    uniform = GAN(**PARTS, prior="uniform").sample_latent(5000)
+    normal = GAN(**PARTS, prior="normal").sample_latent(5000)
+    assert uniform.shape == normal.shape == (5000, 8)
+    assert uniform.abs().max() <= 1 and normal.abs().max() > 2
+    assert uniform.std().item() == pytest.approx(1 / 3**0.5, rel=0.05) and normal.std().item() == pytest.approx(1.0, rel=0.05)
+
+
+def test_unknown_prior_is_rejected_by_name():
+    with pytest.raises(ValueError, match="model.prior must be one of"):
+        GAN(**PARTS, prior="laplace")
+
+
+def test_fixed_noise_is_a_saved_buffer():
+    model = GAN(**PARTS, num_fixed_samples=16)
+    assert model.fixed_noise.shape == (16, 8)
+    assert "fixed_noise" in model.state_dict()
+    assert "fixed_noise" not in dict(model.named_parameters())
+
+
+def test_optimizers_are_discriminator_then_generator_with_their_own_settings():
+    model = GAN(**PARTS)
+    d_opt, g_opt = model.configure_optimizers()
+    assert isinstance(d_opt, torch.optim.Adam) and isinstance(g_opt, torch.optim.SGD)
+    assert {id(p) for group in d_opt.param_groups for p in group["params"]} == {id(p) for p in model.discriminator.parameters()}
+    assert {id(p) for group in g_opt.param_groups for p in group["params"]} == {id(p) for p in model.generator.parameters()}
+
+
+def test_generate_uses_eval_mode_and_restores_training_mode():
+    model = GAN(**PARTS)
+    model.train()
+    first, second = model.generate(z=model.fixed_noise), model.generate(z=model.fixed_noise)
+    assert torch.equal(first, second)  # eval-mode BatchNorm: no dependence on the batch, no state change
+    assert model.generator.training
