@@ -30,8 +30,9 @@ class SampleGrid(L.Callback):
         if not trainer.is_global_zero or step == self._last_logged_step:
             return
         self._last_logged_step = step
-        images = pl_module.generate(z=pl_module.fixed_noise)  # (N, C, H, W) in [-1, 1]
-        grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1))  # (3, H', W') in [0, 1]
+        images = pl_module.sample_grid_images()  # (N, C, H, W) in [-1, 1]
+        nrow = pl_module.grid_nrow or self.nrow  # conditional models: one row per class
+        grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))  # (3, H', W') in [0, 1]
         samples_dir = Path(trainer.default_root_dir) / "samples"
         samples_dir.mkdir(parents=True, exist_ok=True)
         save_image(grid, samples_dir / f"step_{step:07d}.png")

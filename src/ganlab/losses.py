@@ -3,8 +3,11 @@
 Every objective has ``d_loss(real_logits, fake_logits)`` (minimized by the discriminator) and
 ``g_loss(fake_logits)`` (minimized by the generator). Log-sigmoid terms are written with softplus, which is
 stable for large logits: ``softplus(-x) = -log(sigmoid(x))`` and ``softplus(x) = -log(1 - sigmoid(x))``.
-An objective also declares what it needs beyond the logits: ``discriminator_steps`` per generator step, and a
-``d_penalty`` on the discriminator (gradient penalty), so that the LightningModule stays generic.
+An objective also declares what it needs beyond the logits, so that the LightningModule stays generic:
+``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator (gradient penalty), a
+``constrain_discriminator`` applied after each discriminator update (weight clipping), a state updated from
+each update's mean scores (BEGAN's k_t; checkpointed through ``state_dict``), and ``metrics`` to log as curves
+(the critic's Wasserstein estimate, BEGAN's convergence measure).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ class GANLoss:
 
     #: The discriminator's output reads as a probability through sigmoid; objectives on raw scores say False.
     probabilistic = True
+    #: What the discriminator's score is: a "logit", or a "reconstruction_error" (BEGAN's autoencoder).
+    score = "logit"
+    #: True when ``update_state`` must see every discriminator update's mean scores (synchronized across ranks).
+    stateful = False
 
     def __init__(self, discriminator_steps: int = 1):
         if discriminator_steps < 1:
@@ -42,6 +49,23 @@ class GANLoss:
     def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         """Extra discriminator term (already weighted); zero unless the objective needs one."""
         return real.new_zeros(())
+
+    def constrain_discriminator(self, discriminator: nn.Module) -> None:
+        """Called after every discriminator update (WGAN's weight clipping); nothing by default."""
+
+    def update_state(self, real_score: Tensor, fake_score: Tensor) -> None:
+        """Called after every discriminator update with the batch-mean scores, averaged over DDP ranks."""
+
+    def state_dict(self) -> dict[str, float]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
+        """Curves worth logging beyond the losses, from one discriminator update's (B,) scores."""
+        return {}
 
     def d_output(self, logits: Tensor) -> Tensor:
         """The discriminator's output as logged for D(x) and D(G(z)): a probability where that has a meaning."""
@@ -87,20 +111,46 @@ class LeastSquaresGAN(GANLoss):
         return 0.5 * (fake_logits - self.c).pow(2).mean()
 
 
-class WassersteinGP(GANLoss):
-    """WGAN-GP (Gulrajani et al. 2017): critic estimates W(real, fake); gradient penalty keeps it 1-Lipschitz."""
+class Wasserstein(GANLoss):
+    """The critic's objective of WGAN: E[D(x)] - E[D(G(z))] estimates W(real, fake) when D is 1-Lipschitz
+    (up to a constant); subclasses say how D is kept Lipschitz."""
 
     probabilistic = False
-
-    def __init__(self, gp_weight: float = 10.0, discriminator_steps: int = 5):
-        super().__init__(discriminator_steps)
-        self.gp_weight = gp_weight
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return fake_logits.mean() - real_logits.mean()  # -(E[D(x)] - E[D(G(z))])
 
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         return -fake_logits.mean()
+
+    def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
+        # The curve the WGAN paper plots: it falls as samples improve (Arjovsky et al. 2017, figure 3).
+        return {"critic/wasserstein_estimate": real_scores.mean() - fake_scores.mean()}
+
+
+class WassersteinClip(Wasserstein):
+    """The original WGAN (Arjovsky et al. 2017, algorithm 1): after every critic update, every critic weight is
+    clipped to [-c, c], which bounds its Lipschitz constant. The paper's defaults: c = 0.01, 5 critic updates
+    per generator update, and RMSprop with lr 5e-5 (optimizer=rmsprop; momentum made training unstable)."""
+
+    def __init__(self, clip_value: float = 0.01, discriminator_steps: int = 5):
+        super().__init__(discriminator_steps)
+        if clip_value <= 0:
+            raise ValueError(f"loss.clip_value must be > 0, got {clip_value}")
+        self.clip_value = clip_value
+
+    @torch.no_grad()
+    def constrain_discriminator(self, discriminator: nn.Module) -> None:
+        for parameter in discriminator.parameters():
+            parameter.clamp_(-self.clip_value, self.clip_value)
+
+
+class WassersteinGP(Wasserstein):
+    """WGAN-GP (Gulrajani et al. 2017): critic estimates W(real, fake); gradient penalty keeps it 1-Lipschitz."""
+
+    def __init__(self, gp_weight: float = 10.0, discriminator_steps: int = 5):
+        super().__init__(discriminator_steps)
+        self.gp_weight = gp_weight
 
     def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         return self.gp_weight * gradient_penalty(discriminator, real, fake)
@@ -116,3 +166,44 @@ class Hinge(GANLoss):
 
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         return -fake_logits.mean()
+
+
+class BoundaryEquilibrium(GANLoss):
+    """BEGAN (Berthelot et al. 2017). The discriminator is an autoencoder and its score is the per-example L1
+    reconstruction error L(v) = mean |v - D(v)|. D minimizes L(x) - k_t L(G(z)), G minimizes L(G(z)), and the
+    proportional controller k_{t+1} = clamp(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1) holds the equilibrium
+    E[L(G(z))] = gamma E[L(x)]; gamma (diversity ratio) trades sample diversity for quality.
+    """
+
+    probabilistic = False
+    score = "reconstruction_error"
+    stateful = True
+
+    def __init__(self, gamma: float = 0.75, lambda_k: float = 0.001, k: float = 0.0, discriminator_steps: int = 1):
+        super().__init__(discriminator_steps)
+        if not 0 < gamma <= 1:
+            raise ValueError(f"loss.gamma must be in (0, 1], got {gamma}")
+        if not 0 <= k <= 1:
+            raise ValueError(f"loss.k (the initial k_t) must be in [0, 1], got {k}")
+        self.gamma, self.lambda_k, self.k = gamma, lambda_k, k
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return real_logits.mean() - self.k * fake_logits.mean()  # L(x) - k_t L(G(z))
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return fake_logits.mean()  # L(G(z))
+
+    def update_state(self, real_score: Tensor, fake_score: Tensor) -> None:
+        balance = self.gamma * real_score.item() - fake_score.item()
+        self.k = min(max(self.k + self.lambda_k * balance, 0.0), 1.0)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"k": self.k}
+
+    def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
+        real, fake = real_scores.mean(), fake_scores.mean()
+        return {
+            # M_global = L(x) + |gamma L(x) - L(G(z))|: falls as training converges (paper, section 3.4.1).
+            "began/convergence": real + (self.gamma * real - fake).abs(),
+            "began/k": real.new_tensor(self.k),
+        }

@@ -12,14 +12,18 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor
 
 PRIORS = ("normal", "uniform")
+INIT_BATCH_SIZE = 500  # real images behind a data-dependent initialization
 
 
 class GAN(L.LightningModule):
+    #: Images per row of the sample grid; None leaves it to the SampleGrid callback. Conditional models: one class a row.
+    grid_nrow: int | None = None
+
     def __init__(
         self,
         generator: dict[str, Any],
@@ -38,6 +42,12 @@ class GAN(L.LightningModule):
         self.generator = instantiate(generator)
         self.discriminator = instantiate(discriminator)
         self.loss = instantiate(loss)
+        d_score = getattr(self.discriminator, "score", "logit")
+        if d_score != self.loss.score:
+            raise ValueError(
+                f"loss {type(self.loss).__name__} needs a discriminator that scores by {self.loss.score}, but "
+                f"{type(self.discriminator).__name__} scores by {d_score}: model=began goes with loss=began (experiment=began)"
+            )
         # A buffer, not an attribute: it moves with the module, and checkpoints keep it, so sample grids stay
         # comparable across epochs and across a resume.
         self.register_buffer("fixed_noise", self.sample_latent(num_fixed_samples))
@@ -65,6 +75,23 @@ class GAN(L.LightningModule):
         self.generator.train(was_training)
         return images
 
+    def sample_grid_images(self) -> Tensor:
+        """What the sample grids show: G's images for the fixed noise, (N, C, H, W) in [-1, 1]."""
+        return self.generate(z=self.fixed_noise)
+
+    def setup(self, stage: str) -> None:
+        """Data-dependent initialization for networks that have one (weight normalization, Salimans & Kingma 2016):
+        on the first training images, the same on every rank, before DDP wraps and broadcasts the model. A resumed
+        run's checkpoint then overwrites it."""
+        networks = [net for net in (self.generator, self.discriminator) if hasattr(net, "initialize_from_data")]
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if stage != "fit" or not networks or datamodule is None:
+            return
+        images, labels = datamodule.train_set[:INIT_BATCH_SIZE]
+        images, _ = datamodule.on_after_batch_transfer((images.to(self.device), labels.to(self.device)), 0)
+        for net in networks:
+            net.initialize_from_data(images)
+
     # ---- optimization ----------------------------------------------------------------------------------
     def configure_optimizers(self):
         # Order matters: training_step unpacks (discriminator, generator).
@@ -74,43 +101,57 @@ class GAN(L.LightningModule):
         return [d_opt, g_opt]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        images, _ = batch  # (k * B, C, H, W): one chunk of B real images per discriminator step
+        images, labels = batch  # (k * B, C, H, W), (k * B,): one chunk of B real images per discriminator step
         d_opt, g_opt = self.optimizers()
-        d_stats = [self._discriminator_step(d_opt, real) for real in images.chunk(self.discriminator_steps)]
-        batch_size = len(images) // self.discriminator_steps
-        g_loss = self._generator_step(g_opt, batch_size)
-        metrics = {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]}
-        metrics["loss/g"] = g_loss
+        chunks = list(zip(images.chunk(self.discriminator_steps), labels.chunk(self.discriminator_steps)))
+        d_stats = [self._discriminator_step(d_opt, real, real_labels) for real, real_labels in chunks]
+        g_stats = self._generator_step(g_opt, *chunks[-1])
+        metrics = {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]} | g_stats
+        batch_size = len(chunks[-1][0])
         self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size)
-        self.log_dict({"d": metrics["loss/d"], "g": g_loss}, prog_bar=True, logger=False, batch_size=batch_size)
+        self.log_dict({"d": metrics["loss/d"], "g": metrics["loss/g"]}, prog_bar=True, logger=False, batch_size=batch_size)
 
-    def _discriminator_step(self, d_opt: LightningOptimizer, real: Tensor) -> dict[str, Tensor]:
+    # The two objectives on one chunk of real images. Variants (conditional, semi-supervised) override these
+    # two and keep the update order, the constraints and the logging of the steps below.
+    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """(loss to minimize, real scores (B,), fake scores (B,), terms to log)."""
         with torch.no_grad():
             fake = self.generator(self.sample_latent(len(real)))
-        self.toggle_optimizer(d_opt)
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)  # (B,), (B,)
-        d_loss = self.loss.d_loss(real_logits, fake_logits)
+        real_scores, fake_scores = self.discriminator(real), self.discriminator(fake)  # (B,), (B,)
+        d_loss = self.loss.d_loss(real_scores, fake_scores)
         penalty = self.loss.d_penalty(self.discriminator, real, fake)
-        d_opt.zero_grad()
-        self.manual_backward(d_loss + penalty)
-        self._step_without_counting(d_opt)
-        self.untoggle_optimizer(d_opt)
-        return {
-            "loss/d": d_loss.detach(),
-            "loss/d_penalty": penalty.detach(),
-            "D(x)": self.loss.d_output(real_logits.detach()).mean(),
-            "D(G(z))": self.loss.d_output(fake_logits.detach()).mean(),
-        }
+        return d_loss + penalty, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty}
 
-    def _generator_step(self, g_opt: LightningOptimizer, batch_size: int) -> Tensor:
+    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(loss to minimize, terms to log), for as many fakes as there are real images in the chunk."""
+        g_loss = self.loss.g_loss(self.discriminator(self.generator(self.sample_latent(len(real)))))
+        return g_loss, {"loss/g": g_loss}
+
+    def _discriminator_step(self, d_opt: LightningOptimizer, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        self.toggle_optimizer(d_opt)
+        d_total, real_scores, fake_scores, terms = self.discriminator_loss(real, labels)
+        d_opt.zero_grad()
+        self.manual_backward(d_total)
+        self._step_without_counting(d_opt)
+        self.loss.constrain_discriminator(self.discriminator)
+        self.untoggle_optimizer(d_opt)
+        real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
+        stats = {name: value.detach() for name, value in terms.items()}
+        stats |= {"D(x)": self.loss.d_output(real_scores).mean(), "D(G(z))": self.loss.d_output(fake_scores).mean()}
+        stats |= self.loss.metrics(real_scores, fake_scores)
+        if self.loss.stateful:  # every rank must apply the same update, so it sees the means over all ranks
+            reduce = self.trainer.strategy.reduce
+            self.loss.update_state(reduce(real_scores.mean(), reduce_op="mean"), reduce(fake_scores.mean(), reduce_op="mean"))
+        return stats
+
+    def _generator_step(self, g_opt: LightningOptimizer, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
         self.toggle_optimizer(g_opt)
-        fake_logits = self.discriminator(self.generator(self.sample_latent(batch_size)))
-        g_loss = self.loss.g_loss(fake_logits)
+        g_loss, terms = self.generator_loss(real, labels)
         g_opt.zero_grad()
         self.manual_backward(g_loss)
         g_opt.step()
         self.untoggle_optimizer(g_opt)
-        return g_loss.detach()
+        return {name: value.detach() for name, value in terms.items()}
 
     def _step_without_counting(self, optimizer: LightningOptimizer) -> None:
         """Step an optimizer without advancing ``global_step``.
@@ -126,3 +167,21 @@ class GAN(L.LightningModule):
         images, _ = batch
         # D's verdict on held-out real images; far below D(x) on training images means D memorizes.
         self.log("val/D(x)", self.loss.d_output(self.discriminator(images)).mean(), sync_dist=True, batch_size=len(images))
+
+    # ---- checkpoints -----------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gan_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        checkpoint["loss_state"] = self.loss.state_dict()  # BEGAN's k_t: a resumed run goes on from it
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.loss.load_state_dict(checkpoint.get("loss_state", {}))
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        """Rebuild the model a checkpoint was saved from, whichever variant it is: ``GAN.load_from_checkpoint``
+        returns a ``ConditionalGAN`` for a cGAN checkpoint."""
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False).get("gan_class")
+        variant = get_class(saved) if saved else cls
+        if variant is not cls and issubclass(variant, cls):
+            return variant.load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)

@@ -18,6 +18,25 @@ from ganlab.data.sources import BUNDLED_MNIST_SAMPLE, candidate_dirs, find_idx_f
 
 log = logging.getLogger(__name__)
 
+UNLABELLED = -1  # the label of a training example whose label data.labels_per_class hides
+
+
+def hide_labels(labels: torch.Tensor, labels_per_class: int, num_classes: int, seed: int) -> torch.Tensor:
+    """``labels`` with all but ``labels_per_class`` examples of each class (chosen by ``seed``) set to UNLABELLED."""
+    if labels_per_class < 1:
+        raise ValueError(f"data.labels_per_class must be >= 1 (or null to keep every label), got {labels_per_class}")
+    generator = torch.Generator().manual_seed(seed)
+    kept = labels.new_full(labels.shape, UNLABELLED)
+    for label in range(num_classes):
+        rows = (labels == label).nonzero().squeeze(1)
+        if len(rows) < labels_per_class:
+            raise ValueError(f"data.labels_per_class={labels_per_class} but class {label} has only {len(rows)} training images; lower data.labels_per_class")
+        chosen = rows[torch.randperm(len(rows), generator=generator)[:labels_per_class]]
+        kept[chosen] = label
+    if (kept == UNLABELLED).sum() == 0:
+        raise ValueError(f"data.labels_per_class={labels_per_class} keeps every label: nothing is left unlabelled; lower it or set it to null")
+    return kept
+
 
 class EpochBatches(Sampler[torch.Tensor]):
     """Index batches over ``size`` items: a fresh seeded permutation each epoch, split evenly across DDP ranks.
@@ -52,6 +71,38 @@ class EpochBatches(Sampler[torch.Tensor]):
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
 
 
+class SemiSupervisedBatches(Sampler[torch.Tensor]):
+    """Index batches for semi-supervised training: per discriminator step, ``batch_size`` unlabelled examples
+    then ``batch_size`` labelled ones, as in Salimans et al. 2016 (a labelled batch as large as the unlabelled
+    one, drawn from the few labelled examples over and over). An epoch is one pass over the unlabelled examples,
+    seeded and sharded across ranks like ``EpochBatches``; the labelled examples are reshuffled at every pass.
+    """
+
+    def __init__(self, unlabelled: torch.Tensor, labelled: torch.Tensor, batch_size: int, chunks: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.unlabelled, self.labelled, self.batch_size, self.chunks = unlabelled, labelled, batch_size, chunks
+        self.seed, self.rank = seed, rank
+        self.unlabelled_batches = EpochBatches(len(unlabelled), batch_size * chunks, shuffle=True, seed=seed, drop_last=True, rank=rank, world_size=world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.unlabelled_batches.set_epoch(epoch)
+
+    def _labelled_stream(self):
+        # Its own seeded stream per epoch and rank: ranks draw different labelled examples.
+        generator = torch.Generator().manual_seed(self.seed + 7919 * self.unlabelled_batches.epoch + 104729 * (self.rank + 1))
+        while True:
+            yield from self.labelled[torch.randperm(len(self.labelled), generator=generator)].tolist()
+
+    def __iter__(self):
+        stream = self._labelled_stream()
+        for positions in self.unlabelled_batches:
+            unlabelled = self.unlabelled[positions].view(self.chunks, self.batch_size)  # (k, B)
+            labelled = torch.tensor([next(stream) for _ in range(self.chunks * self.batch_size)]).view(self.chunks, self.batch_size)
+            yield torch.cat([unlabelled, labelled], dim=1).flatten()  # (k * 2B,): chunk i = [B unlabelled, B labelled]
+
+    def __len__(self) -> int:
+        return len(self.unlabelled_batches)
+
+
 class IDXDataModule(L.LightningDataModule):
     """A dataset stored as the four IDX files of MNIST's layout, served as (image, label) batches.
 
@@ -76,6 +127,7 @@ class IDXDataModule(L.LightningDataModule):
         image_shape: tuple[int, int, int] = (1, 28, 28),
         num_classes: int = 10,
         discriminator_steps: int = 1,
+        labels_per_class: int | None = None,
     ):
         super().__init__()
         self.root = Path(root).expanduser()
@@ -87,6 +139,8 @@ class IDXDataModule(L.LightningDataModule):
         self.num_classes = num_classes
         # Each training step takes one batch per discriminator step, so a loader batch holds that many.
         self.discriminator_steps = discriminator_steps
+        # Semi-supervised training: keep this many training labels per class, hide the rest (None: keep all).
+        self.labels_per_class = labels_per_class
         self.source: Path | None = None  # the folder the files were read from, set in setup()
 
     # ---- where the files are --------------------------------------------------------------------------
@@ -159,7 +213,10 @@ class IDXDataModule(L.LightningDataModule):
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
         num_val = int(round(len(images) * self.val_fraction))
         val_rows, train_rows = order[:num_val], order[num_val:]
-        self.train_set = TensorDataset(images[train_rows], labels[train_rows])  # images: (N, H, W) uint8
+        train_labels = labels[train_rows]
+        if self.labels_per_class is not None:
+            train_labels = hide_labels(train_labels, self.labels_per_class, self.num_classes, self.seed)
+        self.train_set = TensorDataset(images[train_rows], train_labels)  # images: (N, H, W) uint8; labels: (N,)
         self.val_set = TensorDataset(images[val_rows], labels[val_rows])
         self.test_set = TensorDataset(test_images, test_labels)
         log.info("%s from %s: %d train, %d val, %d test images", self.name, self.source, len(self.train_set), len(self.val_set), len(test_images))
@@ -172,7 +229,16 @@ class IDXDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_size=None, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size * self.discriminator_steps, train=True)
+        if self.labels_per_class is None:
+            return self._loader(self.train_set, self.batch_size * self.discriminator_steps, train=True)
+        labels = self.train_set.tensors[1]
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = SemiSupervisedBatches(
+            unlabelled=(labels == UNLABELLED).nonzero().squeeze(1), labelled=(labels != UNLABELLED).nonzero().squeeze(1),
+            batch_size=self.batch_size, chunks=self.discriminator_steps, seed=self.seed, rank=rank, world_size=world_size,
+        )
+        return DataLoader(self.train_set, batch_size=None, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.batch_size, train=False)

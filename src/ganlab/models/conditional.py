@@ -1,0 +1,74 @@
+"""Class-conditional generators and discriminators (DCGAN-sized for 28x28) for cGAN and ACGAN.
+
+G(z, y): a learned class embedding concatenated with z (Mirza & Osindero 2014 concatenate the one-hot y),
+then the DCGAN generator. D(x, y) for cGAN is a projection discriminator (Miyato & Koyama 2018):
+logit = w . phi(x) + embed(y) . phi(x), which conditions D on y by an inner product with its features.
+ACGAN's D takes no label and predicts it instead: an adversarial head and an auxiliary class head.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.models import dcgan
+from ganlab.models.init import dcgan_init
+
+
+class Generator(nn.Module):
+    """(z, y) -> [z, embed(y)] -> the DCGAN generator -> (B, C, H, W) in [-1, 1]."""
+
+    def __init__(self, num_classes: int = 10, latent_dim: int = 100, embed_dim: int = 10, base_channels: int = 64, image_shape: tuple[int, int, int] = (1, 28, 28)):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.body = dcgan.Generator(latent_dim=latent_dim + embed_dim, base_channels=base_channels, image_shape=image_shape)
+
+    def forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        return self.body(torch.cat([z, self.embed(labels)], dim=1))  # (B, latent + embed) -> (B, C, H, W)
+
+
+def conv_features(base_channels: int, dropout: float, image_shape: tuple[int, int, int]) -> tuple[nn.Sequential, int]:
+    """The DCGAN discriminator's trunk: (B, C, H, W) -> two strided convs -> (B, F) features, and F."""
+    channels, height, width = image_shape
+    trunk = nn.Sequential(
+        nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(dropout),
+        nn.Conv2d(base_channels, 2 * base_channels, 4, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(dropout),
+        nn.Flatten(),
+    )
+    return trunk, 2 * base_channels * (height // 4) * (width // 4)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """(x, y) -> phi(x) (B, F) -> logit w . phi(x) + embed(y) . phi(x), raw (B,)."""
+
+    def __init__(self, num_classes: int = 10, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
+        super().__init__()
+        self.features, feature_dim = conv_features(base_channels, dropout, image_shape)
+        self.unconditional = nn.Linear(feature_dim, 1)
+        self.class_projection = nn.Embedding(num_classes, feature_dim)
+        self.apply(dcgan_init)
+        nn.init.normal_(self.class_projection.weight, 0.0, 0.02)
+
+    def forward(self, images: Tensor, labels: Tensor) -> Tensor:
+        features = self.features(images)  # (B, F)
+        projection = (self.class_projection(labels) * features).sum(dim=1)  # (B,)
+        return self.unconditional(features).squeeze(1) + projection  # (B,)
+
+
+class AuxiliaryClassifierDiscriminator(nn.Module):
+    """x -> phi(x) (B, F) -> (real/fake logit (B,), class logits (B, N)): ACGAN's D (Odena et al. 2017)."""
+
+    def __init__(self, num_classes: int = 10, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
+        super().__init__()
+        self.features, feature_dim = conv_features(base_channels, dropout, image_shape)
+        self.adversarial = nn.Linear(feature_dim, 1)
+        self.classify = nn.Linear(feature_dim, num_classes)
+        self.apply(dcgan_init)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.features(images)  # (B, F)
+        return self.adversarial(features).squeeze(1), self.classify(features)  # (B,), (B, N)

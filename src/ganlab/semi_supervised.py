@@ -1,0 +1,88 @@
+"""The semi-supervised GAN (Odena 2016; Salimans et al. 2016): D classifies real images into N classes and
+tells them from G's fakes, so the unlabelled images and the fakes teach the classifier too.
+
+With N logits l(x) and the fake class's logit implied as 0 (Salimans et al., section 5), D's real/fake logit
+is logsumexp_k l_k(x), and the objectives are
+    D: cross-entropy(l(x_labelled), y) + unlabelled_weight * loss.d_loss(lse(x_unlabelled), lse(G(z)))
+    G: feature matching ||E f(x) - E f(G(z))||^2 on D's last hidden layer, or loss.g_loss(lse(G(z))).
+With loss=nsgan and unlabelled_weight=0.5 this is exactly the objective of Salimans et al.'s code. Training
+batches come from ``data.labels_per_class``: each chunk is B unlabelled then B labelled images (labels -1 mark
+the unlabelled ones). With every label kept, every image also serves as an unlabelled one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
+
+from ganlab.data.datamodule import UNLABELLED
+from ganlab.module import GAN
+
+
+class SemiSupervisedGAN(GAN):
+    def __init__(
+        self,
+        generator: dict[str, Any],
+        discriminator: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        num_classes: int = 10,
+        unlabelled_weight: float = 0.5,  # weight of the real/fake term; 0 trains D as a plain classifier on the labels
+        feature_matching: bool = True,  # G matches D's mean features of real images instead of fooling D
+        latent_dim: int = 100,
+        prior: str = "uniform",
+        num_fixed_samples: int = 64,
+    ):
+        super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples)
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.test_accuracy = MulticlassAccuracy(num_classes, average="micro")
+
+    def class_logits(self, images: Tensor) -> Tensor:
+        return self.discriminator(images)[0]  # (B, N)
+
+    def real_fake_logits(self, images: Tensor) -> Tensor:
+        return self.class_logits(images).logsumexp(dim=1)  # (B,): log Z(x), the logit of D(x) = Z / (Z + 1)
+
+    @staticmethod
+    def _unlabelled(labels: Tensor) -> Tensor:
+        unlabelled = labels == UNLABELLED  # (B,) bool
+        return unlabelled if unlabelled.any() else torch.ones_like(unlabelled)  # every label kept: all serve as unlabelled too
+
+    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        labelled, unlabelled = labels != UNLABELLED, self._unlabelled(labels)
+        with torch.no_grad():
+            fake = self.generator(self.sample_latent(int(unlabelled.sum())))  # (U, C, H, W): as many as unlabelled reals
+        real_logits, _ = self.discriminator(real)  # (B, N)
+        fake_logits, _ = self.discriminator(fake)  # (U, N)
+        class_loss = F.cross_entropy(real_logits[labelled], labels[labelled]) if labelled.any() else real.new_zeros(())
+        real_scores, fake_scores = real_logits[unlabelled].logsumexp(1), fake_logits.logsumexp(1)  # (U,), (U,)
+        d_loss = self.loss.d_loss(real_scores, fake_scores)
+        penalty = self.loss.d_penalty(self.real_fake_logits, real[unlabelled], fake)
+        total = class_loss + self.hparams.unlabelled_weight * (d_loss + penalty)
+        return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, "loss/d_class": class_loss}
+
+    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        unlabelled_real = real[self._unlabelled(labels)]  # (U, C, H, W)
+        fake_logits, fake_features = self.discriminator(self.generator(self.sample_latent(len(unlabelled_real))))
+        if not self.hparams.feature_matching:
+            g_loss = self.loss.g_loss(fake_logits.logsumexp(1))
+            return g_loss, {"loss/g": g_loss}
+        with torch.no_grad():
+            _, real_features = self.discriminator(unlabelled_real)  # (U, F): a target, not trained through here
+        g_loss = (real_features.mean(0) - fake_features.mean(0)).pow(2).mean()
+        return g_loss, {"loss/g": g_loss}
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        self.val_accuracy(self.class_logits(images), labels)
+        self.log("val/accuracy", self.val_accuracy, prog_bar=True, batch_size=len(images))
+        self.log("val/D(x)", self.loss.d_output(self.real_fake_logits(images)).mean(), sync_dist=True, batch_size=len(images))
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        self.test_accuracy(self.class_logits(images), labels)
+        self.log("test/accuracy", self.test_accuracy, batch_size=len(images))

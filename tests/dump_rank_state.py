@@ -1,0 +1,11 @@
+"""A callback for DDP tests, loaded by the real train.py through ``+callbacks.dump._target_=dump_rank_state.DumpRankState``
+(with this folder on PYTHONPATH): each rank saves its weights and its objective's state when training ends."""
+
+import lightning as L
+import torch
+
+
+class DumpRankState(L.Callback):
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        state = {"weights": pl_module.state_dict(), "loss": pl_module.loss.state_dict()}
+        torch.save(state, f"{trainer.default_root_dir}/rank{trainer.global_rank}.pt")
