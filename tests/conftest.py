@@ -10,6 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+import ganlab.config  # noqa: F401  (registers the config schemas and resolvers that conf/ uses)
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # Small and quick on 2 CPU cores: a few steps, no progress bar, no download attempt.

@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from omegaconf import read_write
 
 
-def _in_multirun() -> bool:
+def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -28,7 +28,7 @@ def multirun_ddp_job() -> Iterator[None]:
     next job in the same process think its ranks were started outside and wait for them forever: both are undone
     when the job ends. Outside a multirun this does nothing.
     """
-    if not _in_multirun():
+    if not in_multirun():
         yield
         return
     hydra_cfg = HydraConfig.get()

@@ -11,8 +11,11 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ganlab.config import check_config
 from ganlab.distributed import multirun_ddp_job
 from ganlab.module import GAN
+from ganlab.provenance import record_run
+from ganlab.resume import check_resumable
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ def _run_seed(seed: int | None) -> int:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train as ``cfg`` says. Returns the final logged metrics with the trainer, model and datamodule."""
+    check_config(cfg)  # out-of-range values and an unwritable output dir fail before anything is built
     with open_dict(cfg):  # written back so that the data order (data.seed: ${seed}) uses it too
         cfg.seed = L.seed_everything(_run_seed(cfg.get("seed")), workers=True)
 
@@ -43,11 +47,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _recursive_=False,  # GAN builds its parts itself, so checkpoints can rebuild it from hparams
         _convert_="all",  # hparams as plain dicts: checkpoints then load without omegaconf
     )
+    check_resumable(cfg.get("ckpt_path"), model, cfg.paths.output_dir)  # one clear line, not a state-dict traceback
     datamodule: L.LightningDataModule = instantiate(cfg.data, discriminator_steps=model.discriminator_steps)
     callbacks = _instantiate_list(cfg.get("callbacks"))
     loggers = _instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
+    record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)

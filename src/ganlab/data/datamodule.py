@@ -42,13 +42,17 @@ class EpochBatches(Sampler[torch.Tensor]):
     """Index batches over ``size`` items: a fresh seeded permutation each epoch, split evenly across DDP ranks.
 
     Every rank gets the same number of batches (the permutation is cut to a multiple of ``world_size``), so
-    collective calls stay in step. Lightning calls ``set_epoch`` at the start of every epoch.
+    collective calls stay in step. Lightning calls ``set_epoch`` at the start of every epoch. The position in
+    the epoch is state (``state_dict``) that checkpoints keep, so a run resumed mid-epoch goes on with the
+    batches it had not seen yet instead of starting the epoch again.
     """
 
     def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, rank: int = 0, world_size: int = 1):
         self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
         self.epoch = 0
+        self.yielded = 0  # batches handed out in this epoch
+        self._resume_at: dict[str, int] | None = None  # a position loaded from a checkpoint, used once
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -62,13 +66,35 @@ class EpochBatches(Sampler[torch.Tensor]):
         return order[:usable][self.rank :: self.world_size]
 
     def __iter__(self):
-        for batch in self._rank_indices().split(self.batch_size):
-            if len(batch) == self.batch_size or not self.drop_last:
-                yield batch
+        resume, self._resume_at = self._resume_at, None
+        self.yielded = resume["yielded"] if resume is not None and resume["epoch"] == self.epoch else 0
+        batches = [batch for batch in self._rank_indices().split(self.batch_size) if len(batch) == self.batch_size or not self.drop_last]
+        while self.yielded < len(batches):
+            self.yielded += 1
+            yield batches[self.yielded - 1]
+
+    # Lightning fetches no batch ahead when the loader has a length, so at a checkpoint ``yielded`` counts the
+    # batches trained on in this epoch, the current one included.
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "yielded": self.yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_at = dict(state)
 
     def __len__(self) -> int:
         per_rank = self.size // self.world_size
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader with its sampler's ``state_dict``: Lightning saves it in checkpoints and loads it on resume."""
+
+    def state_dict(self) -> dict:
+        return self.sampler.state_dict() if hasattr(self.sampler, "state_dict") else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(state)
 
 
 class SemiSupervisedBatches(Sampler[torch.Tensor]):
@@ -226,7 +252,7 @@ class IDXDataModule(L.LightningDataModule):
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         sampler = EpochBatches(len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size)
         # batch_size=None: the sampler yields whole index batches and TensorDataset slices them in one go.
-        return DataLoader(dataset, batch_size=None, sampler=sampler)
+        return ResumableLoader(dataset, batch_size=None, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         if self.labels_per_class is None:

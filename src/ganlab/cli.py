@@ -1,0 +1,44 @@
+"""What ``python train.py`` does with a composed config: train, report a known failure in one line, and return
+the metric a sweeper minimizes (``optimized_metric``)."""
+
+from __future__ import annotations
+
+import logging
+
+from omegaconf import DictConfig
+
+from ganlab.config import ConfigError
+from ganlab.data.idx import DataFileError
+from ganlab.distributed import in_multirun
+from ganlab.guards import DivergenceError
+from ganlab.resume import CheckpointError, Interrupted
+from ganlab.train import train
+
+log = logging.getLogger("ganlab")
+
+# Failures whose message says everything: a traceback would only hide it.
+USER_ERRORS = (ConfigError, DataFileError, CheckpointError, DivergenceError)
+
+
+def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise ConfigError(f"optimized_metric={name} was not logged by this run (logged: {', '.join(sorted(metrics))}); set optimized_metric to one of them")
+    return metrics[name]
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train; exit 1 with one line on a user error (128 + signal after SIGTERM / SIGINT). In a multirun the
+    error is raised instead, so that the sweeper records the job as failed."""
+    try:
+        return optimized_metric(cfg, train(cfg)["metrics"])
+    except Interrupted as err:
+        log.error("%s", err)
+        raise SystemExit(128 + err.signum) from None
+    except USER_ERRORS as err:
+        if in_multirun():
+            raise
+        log.error("%s", err)
+        raise SystemExit(1) from None

@@ -1,0 +1,207 @@
+"""Schemas of the config groups users type into: a misspelled key or a wrong type fails when Hydra composes the
+config (``Key 'batch_sise' not in 'DataSchema'``), not an hour into a run.
+
+Hydra's "structured config as schema" pattern: each dataclass is stored in Hydra's ConfigStore under
+``schema/<group>/<name>``, and a YAML option names it first in its defaults list, so the YAML fills in the
+schema's values and nothing else::
+
+    # conf/loss/lsgan.yaml
+    defaults:
+      - /schema/loss/lsgan@_here_
+      - _self_
+
+Bounds that types cannot say (``lr > 0``, ``batch_size >= 1``) sit in the field's metadata, next to the type;
+``ganlab.config.check_bounds`` enforces them before training.
+
+A new option plugs in the same way: a dataclass here (subclassing the group's base schema when it shares its
+keys), a ``store(...)`` line in ``register``, and the defaults line in its YAML. Generator and discriminator
+configs are open dicts: their classes' own signatures check them when the model is built. A YAML without the
+defaults line still works, unchecked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+def above(bound: float, default: Any = MISSING) -> Any:
+    """A field whose value must be > ``bound``."""
+    return field(default=default, metadata={"above": bound})
+
+
+def at_least(bound: float, default: Any = MISSING) -> Any:
+    """A field whose value must be >= ``bound``."""
+    return field(default=default, metadata={"at_least": bound})
+
+
+# ---- trainer ---------------------------------------------------------------------------------------------
+@dataclass
+class TrainerSchema:
+    """The lightning.Trainer arguments this project uses; ``Any`` where Lightning takes several types."""
+
+    _target_: str = "lightning.Trainer"
+    default_root_dir: Optional[str] = None
+    accelerator: str = "cpu"
+    devices: Any = 1  # a count, a list of device ids, or "auto"
+    num_nodes: int = at_least(1, 1)
+    strategy: Any = "auto"
+    precision: Any = "32-true"
+    sync_batchnorm: bool = False
+    max_steps: int = at_least(-1, 2000)
+    max_epochs: Optional[int] = at_least(-1, -1)
+    max_time: Optional[str] = None  # "DD:HH:MM:SS": stop (and checkpoint) before a cluster's time limit
+    check_val_every_n_epoch: Optional[int] = at_least(1, 1)
+    val_check_interval: Any = None
+    log_every_n_steps: int = at_least(1, 10)
+    deterministic: Any = False  # true, false or "warn"
+    benchmark: Optional[bool] = None
+    use_distributed_sampler: bool = False
+    limit_train_batches: Any = 1.0  # a fraction, or a number of batches
+    limit_val_batches: Any = 1.0
+    limit_test_batches: Any = 1.0
+    num_sanity_val_steps: int = at_least(-1, 2)
+    enable_model_summary: bool = True
+    enable_progress_bar: bool = True
+    enable_checkpointing: bool = True
+    detect_anomaly: bool = False
+    fast_dev_run: Any = False
+
+
+# ---- top level -------------------------------------------------------------------------------------------
+@dataclass
+class TrainSchema:
+    """conf/train.yaml. Groups are ``Any`` here: each group's own YAML options choose their schema. The trainer
+    is typed here instead, because two groups write it (accelerator, then trainer)."""
+
+    model: Any = MISSING
+    loss: Any = MISSING
+    optimizer: Any = MISSING
+    data: Any = MISSING
+    trainer: TrainerSchema = field(default_factory=lambda: TrainerSchema())
+    paths: Any = MISSING
+    callbacks: Any = None
+    logger: Any = None
+    metrics: Any = None
+    seed: Optional[int] = 0
+    test: bool = False
+    ckpt_path: Optional[str] = None
+    optimized_metric: Optional[str] = None
+
+
+# ---- model -----------------------------------------------------------------------------------------------
+@dataclass
+class GANSchema:
+    """ganlab.module.GAN: conf/model/*.yaml."""
+
+    _target_: str = "ganlab.module.GAN"
+    latent_dim: int = at_least(1, 100)
+    prior: str = "normal"
+    num_fixed_samples: int = at_least(1, 64)
+    generator: Dict[str, Any] = field(default_factory=dict)
+    discriminator: Dict[str, Any] = field(default_factory=dict)
+
+
+# ---- loss ------------------------------------------------------------------------------------------------
+@dataclass
+class LossSchema:
+    """The objectives with no parameter of their own (gan, nsgan, hinge)."""
+
+    _target_: str = MISSING
+    discriminator_steps: int = at_least(1, 1)
+
+
+@dataclass
+class LeastSquaresSchema(LossSchema):
+    a: float = 0.0
+    b: float = 1.0
+    c: float = 1.0
+
+
+@dataclass
+class WassersteinGPSchema(LossSchema):
+    gp_weight: float = at_least(0.0, 10.0)
+    discriminator_steps: int = at_least(1, 5)
+
+
+@dataclass
+class WassersteinClipSchema(LossSchema):
+    clip_value: float = above(0.0, 0.01)
+    discriminator_steps: int = at_least(1, 5)
+
+
+# ---- optimizer -------------------------------------------------------------------------------------------
+@dataclass
+class AdamSchema:
+    _target_: str = "torch.optim.Adam"
+    lr: float = above(0.0, 2.0e-4)
+    betas: List[float] = field(default_factory=lambda: [0.5, 0.999])
+    eps: float = above(0.0, 1.0e-8)
+    weight_decay: float = at_least(0.0, 0.0)
+
+
+@dataclass
+class RMSpropSchema:
+    _target_: str = "torch.optim.RMSprop"
+    lr: float = above(0.0, 5.0e-5)
+    alpha: float = 0.99
+    eps: float = above(0.0, 1.0e-8)
+    weight_decay: float = at_least(0.0, 0.0)
+    momentum: float = at_least(0.0, 0.0)
+
+
+@dataclass
+class AdamPairSchema:
+    """One optimizer for D and one for G."""
+
+    discriminator: AdamSchema = field(default_factory=AdamSchema)
+    generator: AdamSchema = field(default_factory=AdamSchema)
+
+
+@dataclass
+class RMSpropPairSchema:
+    discriminator: RMSpropSchema = field(default_factory=RMSpropSchema)
+    generator: RMSpropSchema = field(default_factory=RMSpropSchema)
+
+
+# ---- data ------------------------------------------------------------------------------------------------
+@dataclass
+class DataSchema:
+    """ganlab.data.datamodule's IDX datamodules: conf/data/*.yaml."""
+
+    _target_: str = MISSING
+    root: str = "data"
+    batch_size: int = at_least(1, 64)
+    val_fraction: float = at_least(0.0, 0.1)
+    seed: int = 0
+    download: bool = True
+    image_shape: List[int] = field(default_factory=lambda: [1, 28, 28])
+    num_classes: int = at_least(1, 10)
+    labels_per_class: Optional[int] = at_least(1, None)
+
+
+@dataclass
+class PathsSchema:
+    data_dir: str = "data"
+    output_dir: str = MISSING
+
+
+def register() -> None:
+    """Store the schemas in Hydra's ConfigStore (before composing: train.py imports this through ganlab.cli)."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainSchema)
+    cs.store(group="schema/model", name="gan", node=GANSchema)
+    cs.store(group="schema/loss", name="base", node=LossSchema)
+    cs.store(group="schema/loss", name="lsgan", node=LeastSquaresSchema)
+    cs.store(group="schema/loss", name="wgan_gp", node=WassersteinGPSchema)
+    cs.store(group="schema/loss", name="wgan", node=WassersteinClipSchema)
+    cs.store(group="schema/optimizer", name="adam", node=AdamPairSchema)
+    cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropPairSchema)
+    cs.store(group="schema/data", name="idx", node=DataSchema)
+    cs.store(group="schema/paths", name="default", node=PathsSchema)
+
+
+register()

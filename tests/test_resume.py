@@ -1,0 +1,110 @@
+"""Exact resume: a run stopped (by a checkpoint interval or a real signal) and resumed logs the losses of an
+uninterrupted run, in the same run dir."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_config
+
+from ganlab.data.datamodule import EpochBatches
+from ganlab.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+# Epochs of 4 batches, so that runs of 10 steps cross epoch ends and validations; a checkpoint every 2 steps.
+SHORT_EPOCHS = [
+    "model=mlp", "logger=csv", "trainer.deterministic=true", "trainer.limit_train_batches=4",
+    "callbacks.model_checkpoint.every_n_train_steps=2", "callbacks.sample_grid=null",
+    "++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null",
+]
+
+
+def logged_losses(run_dir: Path) -> dict[int, tuple[str, ...]]:
+    """{step: (loss/d, loss/g, D(x), D(G(z)))} as written to the CSV log, compared as the exact strings."""
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return {int(row["step"]): (row["loss/d"], row["loss/g"], row["D(x)"], row["D(G(z))"]) for row in csv.DictReader(f) if row.get("loss/d")}
+
+
+def test_sampler_goes_on_from_its_saved_position():
+    sampler = EpochBatches(size=100, batch_size=10, shuffle=True, seed=3, drop_last=True)
+    sampler.set_epoch(2)
+    uninterrupted = list(sampler)
+    iterator = iter(sampler)
+    first = [next(iterator) for _ in range(4)]
+    state = sampler.state_dict()
+    assert state == {"epoch": 2, "yielded": 4}
+
+    resumed = EpochBatches(size=100, batch_size=10, shuffle=True, seed=3, drop_last=True)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)
+    rest = list(resumed)
+    assert [b.tolist() for b in first + rest] == [b.tolist() for b in uninterrupted]
+    assert len(list(resumed)) == 10  # the saved position is used once; the next pass is a whole epoch
+
+
+@pytest.mark.parametrize("resume_step", [4, 6])  # at an epoch's end, and in the middle of one
+def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path, resume_step):
+    full = train(make_cfg([*SHORT_EPOCHS, "trainer.max_steps=10"]))
+    full_dir = Path(full["trainer"].default_root_dir)
+    checkpoint = full_dir / "checkpoints" / f"step_{resume_step:07d}.ckpt"
+
+    resumed_dir = tmp_path / "resumed"
+    resumed = train(compose_config(resumed_dir, [*SHORT_EPOCHS, "trainer.max_steps=10", f"ckpt_path={checkpoint}"]))
+    assert resumed["trainer"].global_step == 10
+    expected, found = logged_losses(full_dir), logged_losses(resumed_dir)
+    assert sorted(found) == list(range(resume_step, 10))  # the CSV's step is 0-based
+    assert {step: expected[step] for step in found} == found
+    for name, tensor in full["model"].state_dict().items():
+        assert torch.equal(tensor, resumed["model"].state_dict()[name]), name
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_step(run_dir: Path, step: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        if (run_dir / "csv" / "metrics.csv").exists() and max(logged_losses(run_dir), default=-1) >= step:
+            return
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"no step {step} logged in {timeout} s")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_path, signum):
+    args = [*SHORT_EPOCHS, "trainer.log_every_n_steps=1", "data.batch_size=16", "data.download=false",
+            "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "trainer.limit_val_batches=2"]
+    run_dir = tmp_path / "run"
+    process = _start([*args, "trainer.max_steps=100000", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    _wait_for_step(run_dir, 3, process)
+    process.send_signal(signum)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 128 + signum, output[-3000:]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    stopped_at = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert stopped_at >= 4
+    assert f"stopped by {signal.Signals(signum).name} after step {stopped_at}; checkpoint saved to {last}" in output
+    assert "Traceback" not in output
+
+    # Resuming from the checkpoint path goes on in the same run dir (hydra.run.dir follows ckpt_path).
+    resumed = subprocess.run([sys.executable, str(REPO / "train.py"), *args, f"trainer.max_steps={stopped_at + 3}", f"ckpt_path={last}"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert len(list((run_dir / "csv").glob("metrics.csv"))) == 1
+
+    reference = train(make_cfg([*args, f"trainer.max_steps={stopped_at + 3}"]))
+    expected = logged_losses(Path(reference["trainer"].default_root_dir))
+    found = logged_losses(run_dir)  # the interrupted part and the resumed part, one log
+    assert sorted(found) == list(range(stopped_at + 3))
+    assert found == expected
