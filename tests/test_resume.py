@@ -82,7 +82,7 @@ def _wait_for_step(run_dir: Path, step: int, process: subprocess.Popen, timeout:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_path, signum):
-    args = [*SHORT_EPOCHS, "trainer.log_every_n_steps=1", "data.batch_size=16", "data.download=false",
+    args = [*(a for a in SHORT_EPOCHS if a != "logger=csv"), "logger=[csv,tensorboard]", "trainer.log_every_n_steps=1", "data.batch_size=16", "data.download=false",
             "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "trainer.limit_val_batches=2"]
     run_dir = tmp_path / "run"
     process = _start([*args, "trainer.max_steps=100000", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
@@ -101,7 +101,7 @@ def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_
                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
-    assert len(list((run_dir / "csv").glob("metrics.csv"))) == 1
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2  # one per start: one run in TensorBoard
 
     reference = train(make_cfg([*args, f"trainer.max_steps={stopped_at + 3}"]))
     expected = logged_losses(Path(reference["trainer"].default_root_dir))
