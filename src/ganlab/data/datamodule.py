@@ -120,10 +120,19 @@ class SemiSupervisedBatches(Sampler[torch.Tensor]):
 
     def __iter__(self):
         stream = self._labelled_stream()
-        for positions in self.unlabelled_batches:
+        for number, positions in enumerate(self.unlabelled_batches):
+            if number == 0:  # a resumed epoch starts past its first batches: skip their labelled draws too
+                for _ in range((self.unlabelled_batches.yielded - 1) * self.chunks * self.batch_size):
+                    next(stream)
             unlabelled = self.unlabelled[positions].view(self.chunks, self.batch_size)  # (k, B)
             labelled = torch.tensor([next(stream) for _ in range(self.chunks * self.batch_size)]).view(self.chunks, self.batch_size)
             yield torch.cat([unlabelled, labelled], dim=1).flatten()  # (k * 2B,): chunk i = [B unlabelled, B labelled]
+
+    def state_dict(self) -> dict[str, int]:
+        return self.unlabelled_batches.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.unlabelled_batches.load_state_dict(state)
 
     def __len__(self) -> int:
         return len(self.unlabelled_batches)
@@ -264,7 +273,7 @@ class IDXDataModule(L.LightningDataModule):
             unlabelled=(labels == UNLABELLED).nonzero().squeeze(1), labelled=(labels != UNLABELLED).nonzero().squeeze(1),
             batch_size=self.batch_size, chunks=self.discriminator_steps, seed=self.seed, rank=rank, world_size=world_size,
         )
-        return DataLoader(self.train_set, batch_size=None, sampler=sampler)
+        return ResumableLoader(self.train_set, batch_size=None, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.batch_size, train=False)
