@@ -1,0 +1,79 @@
+"""FID and KID during training, against the validation split, logged as ``val/fid`` and ``val/kid``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+
+from ganlab.metrics.scores import GANScores, real_batches
+
+log = logging.getLogger(__name__)
+
+
+class FIDCallback(L.Callback):
+    """Every ``every_n_epochs`` epochs, at the end of validation: ``num_samples`` images from G scored against the
+    validation split (plus ``val/classifier_score`` and ``val/coverage_kl``).
+
+    The samples come from the same noise at every evaluation, drawn from a forked RNG, so the curve shows G
+    changing rather than sampling noise, and training's random stream is left as it was. Under DDP each rank
+    scores its shard of the validation split and its share of the samples; torchmetrics sums the states.
+    A ModelCheckpoint with ``monitor: val/fid`` keeps the best one (conf/callbacks/default.yaml).
+    """
+
+    def __init__(self, metrics: Mapping[str, Any], every_n_epochs: int = 1, num_samples: int = 1000, seed: int = 1234):
+        if every_n_epochs < 1 or num_samples < 2:
+            raise ValueError(f"callbacks.fid needs every_n_epochs >= 1 and num_samples >= 2, got {every_n_epochs} and {num_samples}")
+        self.metrics = dict(metrics)
+        self.every_n_epochs = every_n_epochs
+        self.num_samples = num_samples
+        self.seed = seed
+        self.scores: GANScores | None = None
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        scores = self._scores(trainer, pl_module)
+        scores.reset_fake()
+        per_rank = -(-self.num_samples // trainer.world_size)  # ceil
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed + trainer.global_rank)
+            scores.add_generated(pl_module.generate, per_rank, self.metrics.get("batch_size", 500))
+            values = scores.compute()  # KID and the classifier score draw random subsets too
+        pl_module.log_dict(
+            {
+                "val/fid": values["fid"],
+                "val/kid": values["kid_mean"],
+                "val/classifier_score": values["classifier_score"],
+                "val/coverage_kl": values["coverage_kl"],
+            },
+            sync_dist=False,  # already global: torchmetrics synced the states
+        )
+
+    def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> GANScores:
+        """Built at the first evaluation (short runs never pay for it), with the real features computed once."""
+        if self.scores is None:
+            datamodule = trainer.datamodule
+            scores = GANScores.for_data(datamodule, **self.metrics).to(pl_module.device)
+            scores.add_real(real_batches(datamodule.val_dataloader(), datamodule, pl_module.device))
+            log.info("FID/KID against %d validation images with %s", scores.num_real * trainer.world_size, scores.extractor["fid_kid_features"])
+            self.scores = scores
+        return self.scores
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        """Record what the run's scores mean: which data and which feature network (evaluate.py reads it)."""
+        datamodule = trainer.datamodule
+        checkpoint["data"] = {
+            "_target_": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",
+            "root": str(datamodule.root),
+            "val_fraction": datamodule.val_fraction,
+            "seed": datamodule.seed,
+            "image_shape": list(datamodule.image_shape),
+            "num_classes": datamodule.num_classes,
+        }
+        if self.scores is not None:
+            checkpoint["feature_extractor"] = self.scores.extractor

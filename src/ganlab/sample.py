@@ -1,0 +1,58 @@
+"""``sample(cfg)``: image grids from a trained generator, rebuilt from its checkpoint alone. ``sample.py`` calls it.
+
+    python sample.py ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt num_samples=64
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from ganlab.evaluate import load_generator, pick_device
+
+
+def slerp(start: Tensor, end: Tensor, weights: Tensor) -> Tensor:
+    """Spherical interpolation, (R, D) x (R, D) x (S,) -> (R, S, D): the path a Gaussian prior's samples lie along
+    (a straight line through the origin region would pass through unusually short latents)."""
+    cos = torch.nn.functional.cosine_similarity(start, end, dim=1).clamp(-1 + 1e-7, 1 - 1e-7)  # (R,)
+    omega = torch.acos(cos)[:, None, None]  # (R, 1, 1)
+    t = weights[None, :, None]  # (1, S, 1)
+    return (torch.sin((1 - t) * omega) * start[:, None] + torch.sin(t * omega) * end[:, None]) / torch.sin(omega)
+
+
+def interpolation_latents(gan, rows: int, steps: int) -> Tensor:
+    """(rows * steps, latent_dim): each row walks from one random latent to another."""
+    start, end = gan.sample_latent(rows), gan.sample_latent(rows)  # (R, D)
+    weights = torch.linspace(0, 1, steps, device=start.device)  # (S,)
+    if gan.hparams.prior == "normal":
+        path = slerp(start, end, weights)
+    else:  # uniform prior: the box is convex, a straight line stays inside it
+        path = start[:, None] + weights[None, :, None] * (end - start)[:, None]
+    return path.reshape(rows * steps, -1)
+
+
+def save_grid(images: Tensor, path: Path, nrow: int) -> None:
+    grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)  # (3, H', W') in [0, 1]
+    save_image(grid, path)
+
+
+def sample(cfg: DictConfig) -> dict[str, Path]:
+    """``samples.png`` (num_samples images) and ``interpolation.png`` (rows x steps) in the run dir."""
+    L.seed_everything(cfg.seed, verbose=False)
+    gan, _ = load_generator(cfg.ckpt_path, pick_device(cfg.device))
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"samples": out_dir / "samples.png", "interpolation": out_dir / "interpolation.png"}
+    nrow = cfg.nrow or math.ceil(math.sqrt(cfg.num_samples))
+    save_grid(gan.generate(cfg.num_samples), paths["samples"], nrow)
+    rows, steps = cfg.interpolation.rows, cfg.interpolation.steps
+    save_grid(gan.generate(z=interpolation_latents(gan, rows, steps)), paths["interpolation"], steps)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return paths
