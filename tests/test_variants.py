@@ -13,12 +13,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+from PIL import Image
+
+from conftest import CONFIG_DIR, compose_config
 
 from ganlab.conditional import ACGAN, ConditionalGAN
 from ganlab.data.datamodule import UNLABELLED, MNISTDataModule
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
+from ganlab.evaluate import evaluate
 from ganlab.losses import BoundaryEquilibrium, WassersteinClip
 from ganlab.module import GAN
+from ganlab.sample import sample
 from ganlab.semi_supervised import SemiSupervisedGAN
 from ganlab.train import train
 
@@ -175,3 +183,29 @@ def test_conditional_sampling_follows_the_requested_labels(make_cfg):
     assert torch.equal(gan.fixed_noise.view(10, 10, -1)[0], gan.fixed_noise.view(10, 10, -1)[9])
     with pytest.raises(ValueError, match=r"class indices in \[0, 10\)"):
         gan.generate(labels=torch.tensor([10]))
+
+
+def app_config(name: str, out_dir: Path, overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out_dir)
+    return cfg
+
+
+def test_evaluate_and_sample_a_conditional_checkpoint(make_cfg, tmp_path):
+    train(make_cfg(small("cgan", "trainer.max_steps=2")))
+    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
+    results = evaluate(app_config("evaluate", tmp_path / "evaluate", [f"ckpt_path={checkpoint}", "num_samples=100", "metrics.kid_subset_size=50"]))
+    per_class = results["conditional_accuracy_per_class"]
+    assert len(per_class) == 10 and all(0 <= accuracy <= 1 for accuracy in per_class)
+    assert results["conditional_accuracy"] == pytest.approx(sum(per_class) / 10)
+    # Default grid: one row per class (10 rows of 2 for 20 samples); 28-pixel images with 2-pixel padding.
+    paths = sample(app_config("sample", tmp_path / "sample", [f"ckpt_path={checkpoint}", "num_samples=20"]))
+    assert Image.open(paths["samples"]).size == (2 * 30 + 2, 10 * 30 + 2)
+    paths = sample(app_config("sample", tmp_path / "sevens", [f"ckpt_path={checkpoint}", "num_samples=4", "labels=7"]))
+    assert Image.open(paths["samples"]).size == (2 * 30 + 2, 2 * 30 + 2)
+    train(compose_config(tmp_path / "mlp", ["model=mlp", "trainer.max_steps=1", "logger=csv"]))
+    with pytest.raises(ValueError, match="class-conditional checkpoint"):
+        sample(app_config("sample", tmp_path / "bad", [f"ckpt_path={tmp_path / 'mlp' / 'checkpoints' / 'last.ckpt'}", "labels=7"]))

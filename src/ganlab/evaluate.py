@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from ganlab.metrics.conditional import conditional_accuracy
 from ganlab.metrics.scores import GANScores, real_batches
 from ganlab.module import GAN
 
@@ -68,6 +69,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         **scores.compute(),
         "feature_extractor": scores.extractor,
     }
+    if hasattr(gan, "num_classes"):  # class-conditional (cgan, acgan): does each image show the class it was asked for?
+        per_class = max(1, cfg.num_samples // gan.num_classes)
+        results |= conditional_accuracy(lambda labels: gan.generate(labels=labels), scores.coverage.logits, gan.num_classes, per_class, cfg.metrics.batch_size)
     out_path = Path(cfg.paths.output_dir) / "metrics.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(results, indent=2) + "\n")
@@ -89,6 +93,9 @@ def format_results(results: dict[str, Any]) -> str:
         ("coverage", f"KL from uniform {results['coverage_kl']:.4f}, {results['classes_covered']}/{len(results['class_shares'])} classes covered"),
         ("features", f"{extractor['fid_kid_features']}; classifier test accuracy {extractor['test_accuracy']:.2%}"),
     ]
+    if "conditional_accuracy" in results:
+        per_class = " ".join(f"{accuracy:.2f}" for accuracy in results["conditional_accuracy_per_class"])
+        rows.insert(3, ("conditional accuracy", f"{results['conditional_accuracy']:.2%} (per class: {per_class})"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

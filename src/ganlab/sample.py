@@ -10,7 +10,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
@@ -37,6 +37,20 @@ def interpolation_latents(gan, rows: int, steps: int) -> Tensor:
     return path.reshape(rows * steps, -1)
 
 
+def class_labels(gan, labels, num_samples: int) -> Tensor | None:
+    """Classes to draw for a class-conditional model (num_samples,): the requested ones in turn, or by default every
+    class in turn, one row per class. None for an unconditional model."""
+    if not hasattr(gan, "num_classes"):
+        if labels is not None:
+            raise ValueError(f"labels={labels} needs a class-conditional checkpoint (model=cgan or model=acgan); drop labels= for this {type(gan).__name__}")
+        return None
+    if labels is None:
+        per_class = math.ceil(num_samples / gan.num_classes)
+        return torch.arange(gan.num_classes).repeat_interleave(per_class)[:num_samples]
+    requested = torch.tensor(list(labels) if isinstance(labels, (list, tuple, ListConfig)) else [labels])  # (R,)
+    return requested.repeat(math.ceil(num_samples / len(requested)))[:num_samples]
+
+
 def save_grid(images: Tensor, path: Path, nrow: int) -> None:
     grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)  # (3, H', W') in [0, 1]
     save_image(grid, path)
@@ -49,10 +63,18 @@ def sample(cfg: DictConfig) -> dict[str, Path]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"samples": out_dir / "samples.png", "interpolation": out_dir / "interpolation.png"}
-    nrow = cfg.nrow or math.ceil(math.sqrt(cfg.num_samples))
-    save_grid(gan.generate(cfg.num_samples), paths["samples"], nrow)
+    labels = class_labels(gan, cfg.get("labels"), cfg.num_samples)
     rows, steps = cfg.interpolation.rows, cfg.interpolation.steps
-    save_grid(gan.generate(z=interpolation_latents(gan, rows, steps)), paths["interpolation"], steps)
+    latents = interpolation_latents(gan, rows, steps)
+    if labels is None:
+        nrow = cfg.nrow or math.ceil(math.sqrt(cfg.num_samples))
+        save_grid(gan.generate(cfg.num_samples), paths["samples"], nrow)
+        save_grid(gan.generate(z=latents), paths["interpolation"], steps)
+    else:  # one row per class by default; each interpolation row keeps one class while z moves
+        nrow = cfg.nrow or (math.ceil(cfg.num_samples / gan.num_classes) if cfg.get("labels") is None else math.ceil(math.sqrt(cfg.num_samples)))
+        save_grid(gan.generate(labels=labels), paths["samples"], nrow)
+        row_labels = class_labels(gan, cfg.get("labels"), rows) if cfg.get("labels") is not None else torch.arange(rows) % gan.num_classes
+        save_grid(gan.generate(z=latents, labels=row_labels.repeat_interleave(steps)), paths["interpolation"], steps)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return paths
