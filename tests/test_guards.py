@@ -13,6 +13,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.guards import CollapseWarning, DivergenceError, DivergenceGuard
 from ganlab.train import train
 
@@ -85,3 +86,15 @@ def test_collapse_warning_fires_when_the_discriminator_wins_and_not_otherwise(ma
     assert find(winning["trainer"].callbacks, CollapseWarning).warned_at is not None
     balanced = train(make_cfg(window))
     assert find(balanced["trainer"].callbacks, CollapseWarning).warned_at is None
+
+
+@pytest.mark.slow
+def test_class_collapse_warning_reads_the_fid_callbacks_coverage(make_cfg):
+    # An untrained MLP G draws blobs that the MNIST classifier puts in very few classes.
+    cfg = make_cfg(["model=mlp", "trainer.max_steps=6", "trainer.limit_train_batches=2", "callbacks.sample_grid=null",
+                    "++callbacks.fid.num_samples=200", "callbacks.collapse_warning.coverage_window=2",
+                    f"data.root={BUNDLED_MNIST_SAMPLE}", "optimizer.generator.lr=1e-12"])
+    result = train(cfg)
+    warning = find(result["trainer"].callbacks, CollapseWarning)
+    assert result["metrics"]["val/coverage_kl"] > warning.max_coverage_kl
+    assert warning.coverage_warned_at == 4  # the second of the validations after steps 2, 4 and 6

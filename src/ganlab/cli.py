@@ -4,7 +4,9 @@ the metric a sweeper minimizes (``optimized_metric``)."""
 from __future__ import annotations
 
 import logging
+import signal
 
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from ganlab.config import ConfigError
@@ -37,6 +39,9 @@ def run(cfg: DictConfig) -> float | None:
     except Interrupted as err:
         log.error("%s", err)
         raise SystemExit(128 + err.signum) from None
+    except SIGTERMException:  # Lightning's own handler, before the first training step: nothing to save yet
+        log.error("stopped by SIGTERM before training started; nothing was saved")
+        raise SystemExit(128 + signal.SIGTERM) from None
     except USER_ERRORS as err:
         if in_multirun():
             raise
