@@ -72,3 +72,14 @@ def test_optuna_sweep_of_two_trials_reports_the_best(tmp_path):
     # Each trial's value is what train.py returned: the last logged loss/g. The best is the smaller one.
     assert results["best_value"] == pytest.approx(min(last_logged(job, "loss/g") for job in jobs))
     assert set(results["best_params"]) == {"optimizer.generator.lr", "optimizer.discriminator.lr"}  # data.batch_size is fixed by TINY
+
+
+@pytest.mark.slow
+def test_optuna_sweep_minimizes_val_fid(tmp_path):
+    # The default objective: FID of 200 samples after one short epoch (2 generator updates), per trial.
+    fid_on = [arg for arg in TINY if "fid" not in arg] + ["trainer.limit_train_batches=2", "++callbacks.fid.num_samples=200"]
+    sweep(["hparams_search=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
+           f"hydra.sweep.dir={tmp_path / 'sweep'}", *fid_on], cwd=tmp_path)
+    results = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert results["best_value"] == pytest.approx(min(last_logged(job, "val/fid") for job in jobs))
