@@ -33,7 +33,8 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
 
         class DumpWeights(L.Callback):
             def on_train_end(self, trainer, pl_module):
-                torch.save(pl_module.state_dict(), f"{tmp_path}/rank{{trainer.global_rank}}.pt")
+                state = {{"parameters": dict(pl_module.named_parameters()), "noise": pl_module.sample_latent(4)}}
+                torch.save(state, f"{tmp_path}/rank{{trainer.global_rank}}.pt")
 
         @hydra.main(version_base="1.3", config_path="{REPO / 'conf'}", config_name="train")
         def main(cfg):
@@ -46,10 +47,15 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
     run_dir = tmp_path / "run"
     run(["accelerator=ddp_cpu", "model=mlp", "loss=wgan_gp", "loss.discriminator_steps=2", "trainer.max_steps=3",
          "data.batch_size=8", f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}", *QUIET], cwd=tmp_path, script=script)
-    rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
-    assert rank0.keys() == rank1.keys()
+    # DDP keeps the parameters in sync. (BatchNorm running statistics are not parameters: each rank updates
+    # them from its own fakes, and DDP broadcasts rank 0's at the start of every step.)
+    state0, state1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    rank0, rank1 = state0["parameters"], state1["parameters"]
+    assert rank0.keys() == rank1.keys() and any("generator" in name for name in rank0)
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
+    # Each rank draws its own noise, so the ranks' fakes are distinct images.
+    assert not torch.equal(state0["noise"], state1["noise"])
     # Rank 1 joined rank 0's run dir: one dir, with both processes' logs.
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["run"]
     assert (run_dir / "train_ddp_process_1.log").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -32,16 +32,15 @@ class StepSeed(L.Callback):
     resumed run does not repeat those draws in the same order. Seeding from the step makes the noise and the
     dropout masks of step N the same whatever ran before it; the seed travels in the checkpoint.
 
-    Every DDP rank draws the same noise, as every rank did before with one ``seed_everything`` (and as the DDP
-    test expects of BatchNorm statistics); adding ``trainer.global_rank`` to the entropy would give each rank
-    its own fakes.
+    The rank is part of the seed: each DDP rank draws its own noise and dropout masks, so the ranks' fakes add
+    up to a batch of world_size x B distinct images (one ``seed_everything`` alone gives every rank the same).
     """
 
     def __init__(self, seed: int):
         self.seed = seed
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
-        entropy = [self.seed, trainer.global_step]
+        entropy = [self.seed, trainer.global_step, trainer.global_rank]
         torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]))
 
     def state_dict(self) -> dict[str, Any]:
