@@ -1,5 +1,5 @@
 """A callback for DDP tests, loaded by the real train.py through ``+callbacks.dump._target_=dump_rank_state.DumpRankState``
-(with this folder on PYTHONPATH): each rank saves its weights and its objective's state when training ends."""
+(with this folder on PYTHONPATH): each rank saves its parameters, buffers and objective state when training ends."""
 
 import lightning as L
 import torch
@@ -7,5 +7,9 @@ import torch
 
 class DumpRankState(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        state = {"weights": pl_module.state_dict(), "loss": pl_module.loss.state_dict()}
+        state = {
+            "parameters": {name: p.detach().clone() for name, p in pl_module.named_parameters()},
+            "buffers": {name: b.clone() for name, b in pl_module.named_buffers()},
+            "loss": pl_module.loss.state_dict(),
+        }
         torch.save(state, f"{trainer.default_root_dir}/rank{trainer.global_rank}.pt")

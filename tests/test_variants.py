@@ -67,8 +67,8 @@ def test_each_preset_trains_checkpoints_and_rebuilds(make_cfg, tmp_path, experim
 
 
 def test_variants_train_under_ddp_with_ranks_in_step(tmp_path):
-    """One multirun of train.py over the presets on 2 CPU processes: each rank ends with the same weights and the
-    same objective state (BEGAN's k_t is updated from means over both ranks)."""
+    """One multirun of train.py over the presets on 2 CPU processes: each rank ends with the same parameters and
+    the same objective state (BEGAN's k_t is updated from means over both ranks)."""
     sweep_dir = tmp_path / "sweep"
     # The presets at their own sizes, for two generator updates each.
     args = ["-m", "experiment=cgan,acgan,sgan,wgan,began", "accelerator=ddp_cpu", "trainer.max_steps=2", "data.batch_size=4",
@@ -82,8 +82,13 @@ def test_variants_train_under_ddp_with_ranks_in_step(tmp_path):
     for job in jobs:
         rank0, rank1 = torch.load(job / "rank0.pt", weights_only=False), torch.load(job / "rank1.pt", weights_only=False)
         assert rank0["loss"] == rank1["loss"], job.name
-        for name, value in rank0["weights"].items():
-            assert torch.equal(value, rank1["weights"][name]), (job.name, name)
+        for name, value in rank0["parameters"].items():
+            assert torch.equal(value, rank1["parameters"][name]), (job.name, name)
+        # Buffers too (fixed noise and labels, SGAN's data-dependent scales), except BatchNorm's running statistics,
+        # which each rank updates from its own fakes (as in test_distributed).
+        for name, value in rank0["buffers"].items():
+            if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                assert torch.equal(value, rank1["buffers"][name]), (job.name, name)
         assert (job / "checkpoints" / "last.ckpt").is_file()
         assert list((job / "tensorboard").glob("events.out.tfevents.*"))
 
