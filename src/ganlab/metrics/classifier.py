@@ -96,7 +96,7 @@ def to_model_input(images: Tensor) -> Tensor:
 
 
 # ---- training ---------------------------------------------------------------------------------------------
-def augment(images: Tensor, generator: torch.Generator) -> Tensor:
+def random_affine(images: Tensor, generator: torch.Generator) -> Tensor:
     """Random rotation (+-10 degrees), scale (0.9-1.1) and shift (+-2 px) per image: small-data regularization."""
     n = images.shape[0]
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
@@ -119,7 +119,8 @@ def accuracy(model: DomainClassifier, images: Tensor, labels: Tensor, batch_size
 
 
 def train_classifier(
-    splits: dict[str, Tensor], num_classes: int = 10, width: int = 16, epochs: int = 15, batch_size: int = 128, lr: float = 3e-3, seed: int = 0
+    splits: dict[str, Tensor], num_classes: int = 10, width: int = 16, epochs: int = 15, batch_size: int = 128, lr: float = 3e-3, seed: int = 0,
+    augment: bool = True,
 ) -> tuple[DomainClassifier, float]:
     """Train on the whole training split with AdamW and a one-cycle schedule; return the model and test accuracy."""
     torch.manual_seed(seed)
@@ -133,7 +134,9 @@ def train_classifier(
         model.train()
         start, total_loss = time.perf_counter(), 0.0
         for rows in torch.randperm(len(images), generator=generator)[: steps_per_epoch * batch_size].split(batch_size):
-            loss = F.cross_entropy(model(augment(to_model_input(images[rows]), generator)), labels[rows], label_smoothing=0.05)
+            batch = to_model_input(images[rows])  # (B, 1, H, W)
+            batch = random_affine(batch, generator) if augment else batch
+            loss = F.cross_entropy(model(batch), labels[rows], label_smoothing=0.05)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -206,7 +209,7 @@ def main(cfg: DictConfig) -> float:
     key = extractor_key(datamodule, data_checksum(splits))
     save_dir = Path(cfg.save_dir).expanduser() if cfg.save_dir else (Path(cfg.metrics.cache_dir).expanduser() if cfg.metrics.cache_dir else default_cache_dir())
     command = " ".join([TRAIN_COMMAND, *sys.argv[1:]])
-    train_kwargs = {"width": cfg.width, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed}
+    train_kwargs = {"width": cfg.width, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed, "augment": cfg.augment}
     _, record = fit_and_save(datamodule, splits, key, save_dir / f"{key}.pt", command, **train_kwargs)
     print(f"{record['dataset']}: held-out test accuracy {record['test_accuracy']:.2%} on {record['test_images']} images -> {record['weights']}")
     return record["test_accuracy"]
