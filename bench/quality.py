@@ -55,6 +55,8 @@ def compose_app(name: str, overrides: list[str], output_dir: Path):
 
 def run_row(name: str, overrides: list[str], data: str, args: argparse.Namespace, out_root: Path) -> dict:
     run_dir = out_root / data / name.split(" (")[0].replace(" + ", "_").replace(" ", "_")
+    if run_dir.exists():  # a stale last.ckpt there would be scored instead of this run's
+        raise SystemExit(f"{run_dir} exists: remove it, or pass another --out")
     train_overrides = [*overrides, f"data={data}", f"trainer.max_steps={args.steps}", f"seed={args.seed}", "data.download=false", "callbacks.progress_bar=null"]
     eval_overrides = [f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"num_samples={args.num_samples}"]
     start = time.perf_counter()
@@ -75,7 +77,7 @@ def run_row(name: str, overrides: list[str], data: str, args: argparse.Namespace
 
 def print_tables(rows: list[dict]) -> None:
     for data in dict.fromkeys(row["data"] for row in rows):
-        subset = [row for row in rows if row["data"] == data]
+        subset = sorted((row for row in rows if row["data"] == data), key=lambda row: list(CONFIGS).index(row["config"]))
         first = subset[0]
         print(f"\n{data}: {first['generator_updates']} generator updates, seed {first['seed']}, {first['num_samples']} samples vs {first['reference']}, features {first['extractor']}\n")
         print("| config | FID | KID x 1000 | classifier score | classes covered | coverage KL | train s |")
