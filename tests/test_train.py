@@ -48,6 +48,20 @@ def test_max_steps_means_generator_updates(make_cfg, tmp_path, loss, discriminat
     assert steps == list(range(6))
 
 
+def test_logs_every_n_generator_updates_and_the_losses_match_a_denser_run(make_cfg, tmp_path):
+    cfg = make_cfg(["model=mlp", "trainer.max_steps=9", "trainer.log_every_n_steps=3", "logger=csv", "seed=3"])
+    result = train(cfg)
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = {int(row["step"]): float(row["loss/g"]) for row in csv.DictReader(f) if row["loss/g"]}
+    assert sorted(rows) == [2, 5, 8]  # updates 3, 6 and 9
+    every_step = make_cfg(["model=mlp", "trainer.max_steps=9", "trainer.log_every_n_steps=1", "logger=csv", "seed=3"])
+    every_step.paths.output_dir = str(tmp_path / "dense")
+    train(every_step)
+    with open(tmp_path / "dense" / "csv" / "metrics.csv") as f:
+        dense = {int(row["step"]): float(row["loss/g"]) for row in csv.DictReader(f) if row["loss/g"]}
+    assert {step: dense[step] for step in rows} == rows  # the sparse log holds those steps' own values
+
+
 def test_tensorboard_log_read_back_has_scalars_and_sample_grid(make_cfg, tmp_path):
     cfg = make_cfg(["model=mlp", "trainer.max_steps=5"])
     train(cfg)

@@ -88,7 +88,8 @@ class DivergenceGuard(L.Callback):
             p.grad = None  # torch optimizers leave parameters without a gradient untouched (momentum included)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        losses = {name: value for name, value in trainer.callback_metrics.items() if name.startswith("loss/")}
+        # `outputs`: this step's values from GAN.training_step (the logged ones are only every n-th step's)
+        losses = {name: value for name, value in (outputs or {}).items() if name.startswith("loss/")}
         bad_loss = _first_non_finite(losses.items())
         if bad_loss is not None and self.action == "stop":
             raise DivergenceError(
@@ -128,7 +129,7 @@ class CollapseWarning(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = getattr(pl_module, "loss", None)
-        metrics = trainer.callback_metrics
+        metrics = outputs or {}  # this step's values from GAN.training_step
         if not getattr(loss, "probabilistic", False) or "D(x)" not in metrics or "D(G(z))" not in metrics:
             return
         real, fake = float(metrics["D(x)"]), float(metrics["D(G(z))"])
