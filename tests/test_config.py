@@ -44,6 +44,24 @@ def test_schemas_also_catch_typos_in_yaml_presets(make_cfg):
             OmegaConf.merge(cfg, {group: {typo: 1}})
 
 
+@pytest.mark.parametrize(
+    "experiment, override",
+    [("cgan", "model.samples_per_class=1.5"), ("acgan", "model.class_weight=heavy"), ("sgan", "model.feature_matching=maybe"),
+     ("began", "model.latent_dim=wide"), ("began", "loss.gamma=high")],
+)
+def test_every_variant_preset_checks_its_types(make_cfg, experiment, override):
+    with pytest.raises(ConfigCompositionException, match=f"Error merging override {override}"):
+        make_cfg([f"experiment={experiment}", override])
+
+
+@pytest.mark.parametrize("override, key", [("model.fake_class_weight=-1", "model.fake_class_weight"), ("loss.lambda_k=-0.1", "loss.lambda_k")])
+def test_variant_bounds_fail_before_training(make_cfg, override, key):
+    experiment = "acgan" if override.startswith("model") else "began"
+    cfg = make_cfg([f"experiment={experiment}", override, *NO_FID])
+    with pytest.raises(ConfigError, match=f"^{key}="):
+        train(cfg)
+
+
 def test_unknown_option_names_the_group_and_the_choices(make_cfg):
     with pytest.raises(MissingConfigException, match="Could not find 'model/stylegan'") as error:
         make_cfg(["model=stylegan"])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.models import dcgan, mlp
+from ganlab.models import dcgan, mlp, sgan
 
 SHAPE = (1, 28, 28)
 PAIRS = {
@@ -51,3 +51,32 @@ def test_dcgan_init_is_normal_002():
 def test_dcgan_rejects_sizes_it_cannot_build():
     with pytest.raises(ValueError, match="divisible by 4"):
         dcgan.Generator(image_shape=(1, 30, 30))
+
+
+def test_sgan_discriminator_init_gives_unit_variance_pre_activations_with_the_training_noise():
+    from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
+    from ganlab.data.idx import read_idx
+
+    torch.manual_seed(0)
+    images = read_idx(BUNDLED_MNIST_SAMPLE / "train-images-idx3-ubyte.gz")[:500].float().div(127.5).sub(1).unsqueeze(1)
+    discriminator = sgan.Discriminator(hidden_dims=(200, 100, 50))
+    discriminator.initialize_from_data(images)
+    pre_activations = []
+    hooks = [m.register_forward_hook(lambda m, i, out: pre_activations.append(out)) for m in discriminator.modules() if isinstance(m, sgan.NormalizedLinear)]
+    discriminator.train()  # a fresh draw of the noise the layers were normalized with
+    discriminator(images)
+    for hook in hooks:
+        hook.remove()
+    assert len(pre_activations) == 4
+    for out in pre_activations:  # per unit over the batch: mean 0 and std 1, up to the noise's resampling
+        assert out.mean(0).abs().mean() < 0.15 and (out.std(0) - 1).abs().mean() < 0.15
+
+
+def test_sgan_generator_softplus_output_has_a_floor_and_no_ceiling():
+    generator = sgan.Generator(latent_dim=8, hidden_dims=(16,), output="softplus")
+    with torch.no_grad():
+        generator.net[-2].scale.fill_(50.0)  # large pre-activations
+        images = generator(torch.rand(64, 8) * 2 - 1)
+    assert images.min() >= -1 and images.max() > 1  # tanh would cap at 1, and its gradient with it
+    with pytest.raises(ValueError, match="model.generator.output must be one of"):
+        sgan.Generator(output="sigmoid")

@@ -4,7 +4,7 @@ Both generate G(z, y) for a class y. In the discriminator step the fakes are dra
 labels, so real and fake share one label distribution (the data's) and a gradient penalty's interpolates have
 one label each. cGAN's D judges the pair (x, y); ACGAN's D judges x alone and predicts y, and both players
 add the class cross-entropy on their side:
-    D: loss.d_loss(real, fake) + class_weight * (CE(D_class(x), y) + CE(D_class(G(z, y)), y))
+    D: loss.d_loss(real, fake) + class_weight * (CE(D_class(x), y) + fake_class_weight * CE(D_class(G(z, y)), y))
     G: loss.g_loss(fake) + class_weight * CE(D_class(G(z, y)), y)
 Sample grids show one row per class, with the same noise down each column.
 """
@@ -95,6 +95,7 @@ class ACGAN(ConditionalGAN):
         optimizer: dict[str, Any],
         num_classes: int = 10,
         class_weight: float = 1.0,  # weight of the auxiliary class cross-entropy, for D and for G
+        fake_class_weight: float = 1.0,  # D's class cross-entropy on fakes, relative to real (1: Odena et al.)
         samples_per_class: int = 10,
         latent_dim: int = 100,
         prior: str = "normal",
@@ -108,7 +109,9 @@ class ACGAN(ConditionalGAN):
             fake = self.generator(self.sample_latent(len(real)), labels)
         (real_scores, real_classes), (fake_scores, fake_classes) = self.discriminator(real), self.discriminator(fake)  # (B,), (B, N)
         d_loss = self.loss.d_loss(real_scores, fake_scores)
-        class_loss = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels)
+        # On fakes too in Odena et al.; but then D's head also learns to read G's mistakes as the asked-for class,
+        # so G is never pushed to fix them: fake_class_weight=0 keeps the head a classifier of real digits.
+        class_loss = F.cross_entropy(real_classes, labels) + self.hparams.fake_class_weight * F.cross_entropy(fake_classes, labels)
         penalty = self.loss.d_penalty(lambda images: self.discriminator(images)[0], real, fake)
         total = d_loss + penalty + self.hparams.class_weight * class_loss
         return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, "loss/d_class": class_loss}

@@ -94,15 +94,51 @@ class TrainSchema:
 
 # ---- model -----------------------------------------------------------------------------------------------
 @dataclass
-class GANSchema:
-    """ganlab.module.GAN: conf/model/*.yaml."""
+class ModelSchema:
+    """What every GAN variant takes: the two networks (open dicts) and the latent space."""
 
-    _target_: str = "ganlab.module.GAN"
+    _target_: str = MISSING
     latent_dim: int = at_least(1, 100)
     prior: str = "normal"
-    num_fixed_samples: int = at_least(1, 64)
     generator: Dict[str, Any] = field(default_factory=dict)
     discriminator: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GANSchema(ModelSchema):
+    """ganlab.module.GAN: conf/model/{mlp,dcgan,began}.yaml."""
+
+    _target_: str = "ganlab.module.GAN"
+    num_fixed_samples: int = at_least(1, 64)
+
+
+@dataclass
+class ConditionalGANSchema(ModelSchema):
+    """ganlab.conditional.ConditionalGAN: conf/model/cgan.yaml."""
+
+    _target_: str = "ganlab.conditional.ConditionalGAN"
+    num_classes: int = at_least(1, 10)
+    samples_per_class: int = at_least(1, 10)
+
+
+@dataclass
+class ACGANSchema(ConditionalGANSchema):
+    """ganlab.conditional.ACGAN: conf/model/acgan.yaml."""
+
+    _target_: str = "ganlab.conditional.ACGAN"
+    class_weight: float = at_least(0.0, 1.0)
+    fake_class_weight: float = at_least(0.0, 1.0)
+
+
+@dataclass
+class SemiSupervisedGANSchema(GANSchema):
+    """ganlab.semi_supervised.SemiSupervisedGAN: conf/model/sgan.yaml."""
+
+    _target_: str = "ganlab.semi_supervised.SemiSupervisedGAN"
+    num_classes: int = at_least(1, 10)
+    unlabelled_weight: float = at_least(0.0, 0.5)
+    feature_matching: bool = True
+    prior: str = "uniform"
 
 
 # ---- loss ------------------------------------------------------------------------------------------------
@@ -131,6 +167,13 @@ class WassersteinGPSchema(LossSchema):
 class WassersteinClipSchema(LossSchema):
     clip_value: float = above(0.0, 0.01)
     discriminator_steps: int = at_least(1, 5)
+
+
+@dataclass
+class BoundaryEquilibriumSchema(LossSchema):
+    gamma: float = above(0.0, 0.75)
+    lambda_k: float = at_least(0.0, 0.001)
+    k: float = at_least(0.0, 0.0)
 
 
 # ---- optimizer -------------------------------------------------------------------------------------------
@@ -194,10 +237,14 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainSchema)
     cs.store(group="schema/model", name="gan", node=GANSchema)
+    cs.store(group="schema/model", name="cgan", node=ConditionalGANSchema)
+    cs.store(group="schema/model", name="acgan", node=ACGANSchema)
+    cs.store(group="schema/model", name="sgan", node=SemiSupervisedGANSchema)
     cs.store(group="schema/loss", name="base", node=LossSchema)
     cs.store(group="schema/loss", name="lsgan", node=LeastSquaresSchema)
     cs.store(group="schema/loss", name="wgan_gp", node=WassersteinGPSchema)
     cs.store(group="schema/loss", name="wgan", node=WassersteinClipSchema)
+    cs.store(group="schema/loss", name="began", node=BoundaryEquilibriumSchema)
     cs.store(group="schema/optimizer", name="adam", node=AdamPairSchema)
     cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropPairSchema)
     cs.store(group="schema/data", name="idx", node=DataSchema)

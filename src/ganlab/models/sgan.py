@@ -34,7 +34,7 @@ class NormalizedLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, train_scale: bool = False):
         super().__init__()
-        self.direction = nn.Parameter(torch.randn(out_features, in_features) * 0.05)
+        self.direction = nn.Parameter(torch.randn(out_features, in_features) * 0.1)  # Salimans et al.: N(0, 0.1)
         self.bias = nn.Parameter(torch.zeros(out_features))
         if train_scale:
             self.scale = nn.Parameter(torch.ones(out_features))
@@ -88,10 +88,12 @@ class Discriminator(nn.Module):
         """Salimans et al.'s data-dependent initialization, layer after layer on one batch of real images (B, C, H, W).
 
         Without it the fixed-scale hidden layers pass on signals far smaller than the noise added between them.
+        The noise is on while measuring, as in their code: measured without it, the scales come out several times
+        too large, the training noise is amplified layer after layer, and D's features blow up within 100 steps.
         """
         layers = [m for m in self.modules() if isinstance(m, NormalizedLinear)]
         was_training = self.training
-        self.eval()  # no noise while measuring
+        self.train()  # with the Gaussian noise, as in training: the noise counts in the unit variance
         for layer in layers:
             layer.initializing = True
         self(images)
@@ -118,11 +120,24 @@ class BatchNormWithoutScale(nn.Module):
         return self.norm(x) + self.shift  # (B, F)
 
 
+class ShiftedSoftplus(nn.Module):
+    """2 softplus(x) - 1: pixels from -1 (background) up, with no ceiling whose saturation stalls G's gradient."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 2 * F.softplus(x) - 1
+
+
+OUTPUTS = {"tanh": nn.Tanh, "softplus": ShiftedSoftplus}
+
+
 class Generator(nn.Module):
     """z -> [linear -> BatchNorm (shift only) -> softplus] x len(hidden_dims) -> weight-normed linear -> tanh, as an image."""
 
-    def __init__(self, latent_dim: int = 100, hidden_dims: tuple[int, ...] = (500, 500), image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(self, latent_dim: int = 100, hidden_dims: tuple[int, ...] = (500, 500), image_shape: tuple[int, int, int] = (1, 28, 28),
+                 output: str = "tanh"):
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"model.generator.output must be one of {sorted(OUTPUTS)}, got {output!r}")
         self.image_shape = tuple(image_shape)
         layers: list[nn.Module] = []
         width = latent_dim
@@ -130,7 +145,7 @@ class Generator(nn.Module):
             layers += [nn.Linear(width, hidden_dim, bias=False), BatchNormWithoutScale(hidden_dim), nn.Softplus()]
             width = hidden_dim
         # Salimans et al. end with a sigmoid on [0, 1] pixels; tanh is the same curve on this framework's [-1, 1].
-        layers += [NormalizedLinear(width, math.prod(self.image_shape), train_scale=True), nn.Tanh()]
+        layers += [NormalizedLinear(width, math.prod(self.image_shape), train_scale=True), OUTPUTS[output]()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
