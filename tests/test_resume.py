@@ -108,3 +108,21 @@ def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_
     found = logged_losses(run_dir)  # the interrupted part and the resumed part, one log
     assert sorted(found) == list(range(stopped_at + 3))
     assert found == expected
+
+
+def test_ema_weights_fill_checkpoints_and_the_final_model_and_resume_exactly(make_cfg, tmp_path):
+    from ganlab.module import GAN
+
+    ema = "callbacks.ema={_target_: lightning.pytorch.callbacks.EMAWeightAveraging, decay: 0.5}"
+    full = train(make_cfg([*SHORT_EPOCHS, "trainer.max_steps=10", ema]))
+    full_dir = Path(full["trainer"].default_root_dir)
+    checkpoint = torch.load(full_dir / "checkpoints" / "step_0000006.ckpt", map_location="cpu", weights_only=False)
+    averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]  # EMA for users, raw for resuming
+    assert not torch.equal(averaged["generator.net.0.weight"], raw["generator.net.0.weight"])
+
+    resumed = train(compose_config(tmp_path / "resumed", [*SHORT_EPOCHS, "trainer.max_steps=10", ema, f"ckpt_path={full_dir / 'checkpoints' / 'step_0000006.ckpt'}"]))
+    final = full["model"].state_dict()  # after training the module holds the averaged weights
+    for name, tensor in final.items():
+        assert torch.equal(tensor, resumed["model"].state_dict()[name]), name
+    reloaded = GAN.load_from_checkpoint(full_dir / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert torch.equal(reloaded.generator.net[0].weight, final["generator.net.0.weight"])
