@@ -39,6 +39,16 @@ def compose_config(output_dir: Path, overrides: list[str] = (), config_name: str
     return cfg
 
 
+def app_config(name: str, out_dir: Path, overrides: list[str]) -> DictConfig:
+    """The config ``python <name>.py <overrides>`` gets (evaluate, sample), writing into ``out_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out_dir)
+    return cfg
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     """make_cfg(["model=mlp", "loss=lsgan"]) -> a composed config writing under tmp_path."""

@@ -12,7 +12,7 @@ import torch
 
 from ganlab.data.datamodule import EpochBatches, FashionMNISTDataModule, MNISTDataModule
 from ganlab.data.idx import DataFileError, read_idx, write_idx
-from ganlab.data.sources import BUNDLED_MNIST_SAMPLE, SPLIT_STEMS
+from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
 from PIL import Image
 
-from conftest import CONFIG_DIR, compose_config
+from conftest import app_config, compose_config
 from ganlab.evaluate import evaluate
 from ganlab.sample import sample
 from ganlab.train import train
@@ -22,15 +19,6 @@ def checkpoint(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     train(compose_config(run_dir, ["model=mlp", "trainer.max_steps=20", "logger=csv"]))
     return run_dir / "checkpoints" / "last.ckpt"
-
-
-def app_config(name: str, out_dir, overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out_dir)
-    return cfg
 
 
 def test_evaluate_scores_the_checkpoint_and_writes_json(checkpoint, tmp_path, capsys):

@@ -50,7 +50,7 @@ def test_max_steps_means_generator_updates(make_cfg, tmp_path, loss, discriminat
 
 def test_logs_every_n_generator_updates_and_the_losses_match_a_denser_run(make_cfg, tmp_path):
     cfg = make_cfg(["model=mlp", "trainer.max_steps=9", "trainer.log_every_n_steps=3", "logger=csv", "seed=3"])
-    result = train(cfg)
+    train(cfg)
     with open(tmp_path / "csv" / "metrics.csv") as f:
         rows = {int(row["step"]): float(row["loss/g"]) for row in csv.DictReader(f) if row["loss/g"]}
     assert sorted(rows) == [2, 5, 8]  # updates 3, 6 and 9

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
 from PIL import Image
 
-from conftest import CONFIG_DIR, compose_config
+from conftest import app_config, compose_config
 
 from ganlab.conditional import ACGAN, ConditionalGAN
 from ganlab.data.datamodule import UNLABELLED, MNISTDataModule
@@ -188,15 +185,6 @@ def test_conditional_sampling_follows_the_requested_labels(make_cfg):
     assert torch.equal(gan.fixed_noise.view(10, 10, -1)[0], gan.fixed_noise.view(10, 10, -1)[9])
     with pytest.raises(ValueError, match=r"class indices in \[0, 10\)"):
         gan.generate(labels=torch.tensor([10]))
-
-
-def app_config(name: str, out_dir: Path, overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out_dir)
-    return cfg
 
 
 def test_evaluate_and_sample_a_conditional_checkpoint(make_cfg, tmp_path):

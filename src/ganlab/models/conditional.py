@@ -27,27 +27,12 @@ class Generator(nn.Module):
         return self.body(torch.cat([z, self.embed(labels)], dim=1))  # (B, latent + embed) -> (B, C, H, W)
 
 
-def conv_features(base_channels: int, dropout: float, image_shape: tuple[int, int, int]) -> tuple[nn.Sequential, int]:
-    """The DCGAN discriminator's trunk: (B, C, H, W) -> two strided convs -> (B, F) features, and F."""
-    channels, height, width = image_shape
-    trunk = nn.Sequential(
-        nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),
-        nn.LeakyReLU(0.2),
-        nn.Dropout(dropout),
-        nn.Conv2d(base_channels, 2 * base_channels, 4, stride=2, padding=1),
-        nn.LeakyReLU(0.2),
-        nn.Dropout(dropout),
-        nn.Flatten(),
-    )
-    return trunk, 2 * base_channels * (height // 4) * (width // 4)
-
-
 class ProjectionDiscriminator(nn.Module):
     """(x, y) -> phi(x) (B, F) -> logit w . phi(x) + embed(y) . phi(x), raw (B,)."""
 
     def __init__(self, num_classes: int = 10, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
-        self.features, feature_dim = conv_features(base_channels, dropout, image_shape)
+        self.features, feature_dim = dcgan.discriminator_trunk(base_channels, dropout, image_shape)
         self.unconditional = nn.Linear(feature_dim, 1)
         self.class_projection = nn.Embedding(num_classes, feature_dim)
         self.apply(dcgan_init)
@@ -64,7 +49,7 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
 
     def __init__(self, num_classes: int = 10, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
-        self.features, feature_dim = conv_features(base_channels, dropout, image_shape)
+        self.features, feature_dim = dcgan.discriminator_trunk(base_channels, dropout, image_shape)
         self.adversarial = nn.Linear(feature_dim, 1)
         self.classify = nn.Linear(feature_dim, num_classes)
         self.apply(dcgan_init)

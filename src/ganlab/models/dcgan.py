@@ -39,6 +39,23 @@ class Generator(nn.Module):
         return self.upsample(x)  # (B, C, H, W)
 
 
+def discriminator_trunk(base_channels: int, dropout: float, image_shape: tuple[int, int, int]) -> tuple[nn.Sequential, int]:
+    """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
+    (B, F) features, and F."""
+    _check_divisible_by_4(image_shape)
+    channels, height, width = image_shape
+    trunk = nn.Sequential(
+        nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(dropout),
+        nn.Conv2d(base_channels, 2 * base_channels, 4, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(dropout),
+        nn.Flatten(),
+    )
+    return trunk, 2 * base_channels * (height // 4) * (width // 4)
+
+
 class Discriminator(nn.Module):
     """(C, H, W) -> strided conv -> (c, H/2, W/2) -> strided conv -> (2c, H/4, W/4) -> linear -> logit.
 
@@ -48,18 +65,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
-        _check_divisible_by_4(image_shape)
-        channels, height, width = image_shape
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Dropout(dropout),
-            nn.Conv2d(base_channels, 2 * base_channels, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Dropout(dropout),
-            nn.Flatten(),
-            nn.Linear(2 * base_channels * (height // 4) * (width // 4), 1),
-        )
+        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape)
+        self.net = nn.Sequential(*trunk, nn.Linear(feature_dim, 1))  # one flat Sequential: net.0 ... net.7
         self.apply(dcgan_init)
 
     def forward(self, images: Tensor) -> Tensor:
