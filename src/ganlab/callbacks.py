@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Any
+
 import lightning as L
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid, save_image
 
@@ -20,6 +23,11 @@ class SampleGrid(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.log_grid(trainer, pl_module)  # once a step: a no-op after the validation's grid
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Drawn here when there is a validation: callbacks.ema has swapped the averaged weights in for it.
+        if not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
             self.log_grid(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -39,3 +47,42 @@ class SampleGrid(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("samples", grid, global_step=step)
+
+
+class EMA(EMAWeightAveraging):
+    """An exponential moving average of every weight (Lightning's ``EMAWeightAveraging``: ``decay``,
+    ``update_starting_at_step``, ...), made to work for a GAN.
+
+    The averaged weights are what validation (val/fid, the sample grids), the checkpoints' ``state_dict`` (so
+    ``evaluate.py`` and ``sample.py``) and the model after training use; the raw weights go on training and are
+    kept in checkpoints for resuming. Two changes to Lightning's callback:
+    - G's BatchNorm statistics are measured afresh for the averaged weights before each use, since averaging
+      running statistics mixes in those of the early weights (G in eval mode then draws garbage);
+    - the raw weights come back at ``on_validation_end``, after every callback's ``on_validation_epoch_end``
+      (FID, sample grid) has seen the averaged ones. List it first among the callbacks, so that its
+      ``on_train_end`` puts the averaged weights in before the final sample grid.
+    """
+
+    def __init__(self, decay: float = 0.999, batchnorm_batches: int = 20, **kwargs: Any):
+        super().__init__(decay=decay, **kwargs)
+        self.batchnorm_batches = batchnorm_batches
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._average_model is not None:  # None outside fit (validate-only runs): nothing to swap
+            super().on_validation_epoch_start(trainer, pl_module)  # the averaged weights in
+            pl_module.remeasure_batchnorm(self.batchnorm_batches)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Not yet: see on_validation_end."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_epoch_end(trainer, pl_module)  # the raw weights back (and the measured statistics into the average)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)  # the averaged weights in, for good
+        pl_module.remeasure_batchnorm(self.batchnorm_batches)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        if self._average_model is not None:
+            self._average_model.module.remeasure_batchnorm(self.batchnorm_batches)  # the GAN inside the AveragedModel
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)  # state_dict: the averaged weights

@@ -46,6 +46,9 @@ class ConditionalGAN(GAN):
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         return self.generator(z, labels)  # (B, latent), (B,) -> (B, C, H, W) in [-1, 1]
 
+    def generator_inputs(self, num: int) -> tuple[Tensor, ...]:
+        return self.sample_latent(num), torch.arange(num, device=self.device) % self.num_classes  # classes in turn
+
     def check_labels(self, labels: Tensor) -> Tensor:
         labels = torch.as_tensor(labels, device=self.device).long()
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):

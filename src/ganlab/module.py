@@ -14,10 +14,11 @@ import lightning as L
 import torch
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.core.optimizer import LightningOptimizer
-from torch import Tensor
+from torch import Tensor, nn
 
 PRIORS = ("normal", "uniform")
 INIT_BATCH_SIZE = 500  # real images behind a data-dependent initialization
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class GAN(L.LightningModule):
@@ -74,6 +75,30 @@ class GAN(L.LightningModule):
         images = self.generator(z)
         self.generator.train(was_training)
         return images
+
+    def generator_inputs(self, num: int) -> tuple[Tensor, ...]:
+        """What G takes for ``num`` random images: (z,). Conditional models add labels."""
+        return (self.sample_latent(num),)
+
+    @torch.no_grad()
+    def remeasure_batchnorm(self, num_batches: int = 20, batch_size: int = 100) -> None:
+        """Measure the running statistics of G's BatchNorm layers afresh, on ``num_batches`` batches of new samples
+        (BigGAN's "standing statistics"). Needed when G's weights are replaced by an average (callbacks.ema): the
+        averaged running statistics mix in those of long-gone weights, and G in eval mode then draws garbage."""
+        norms = [m for m in self.generator.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
+        if not norms:
+            return
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a plain mean over the batches below
+        was_training = self.generator.training
+        self.generator.train()
+        for _ in range(num_batches):
+            self.generator(*self.generator_inputs(batch_size))
+        self.generator.train(was_training)
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
 
     def sample_grid_images(self) -> Tensor:
         """What the sample grids show: G's images for the fixed noise, (N, C, H, W) in [-1, 1]."""
