@@ -94,8 +94,11 @@ class GAN(L.LightningModule):
             norm.momentum = None  # a plain mean over the batches below
         was_training = self.generator.training
         self.generator.train()
-        for _ in range(num_batches):
-            self.generator(*self.generator_inputs(batch_size))
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # training's random stream stays untouched
+            torch.manual_seed(0)  # the same weights always get the same statistics (a checkpoint = the final model)
+            for _ in range(num_batches):
+                self.generator(*self.generator_inputs(batch_size))
         self.generator.train(was_training)
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
