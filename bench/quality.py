@@ -1,7 +1,7 @@
 """Sample quality at a fixed budget of generator updates: the seeds' recipes against the project's configs.
 
-    python bench/quality.py                         # MNIST and Fashion-MNIST, 8 configs each, 200 updates
-    python bench/quality.py --data mnist --steps 2000 --num-samples 10000
+    python bench/quality.py                         # MNIST and Fashion-MNIST, 8 configs each, 1,000 updates
+    python bench/quality.py --data mnist --steps 200 --num-samples 10000
 
 Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s>`` followed by
 ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt num_samples=<n>``, run in this process through the
@@ -98,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=["mnist", "fashion_mnist"])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), help="names from CONFIGS (default: all)")
-    parser.add_argument("--steps", type=int, default=200, help="generator updates, the same for every row")
+    parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench" / "quality")
