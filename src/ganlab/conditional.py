@@ -46,8 +46,11 @@ class ConditionalGAN(GAN):
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         return self.generator(z, labels)  # (B, latent), (B,) -> (B, C, H, W) in [-1, 1]
 
+    def classes_in_turn(self, num: int) -> Tensor:
+        return torch.arange(num, device=self.device) % self.num_classes  # (num,): 0, 1, ..., N-1, 0, 1, ...
+
     def generator_inputs(self, num: int) -> tuple[Tensor, ...]:
-        return self.sample_latent(num), torch.arange(num, device=self.device) % self.num_classes  # classes in turn
+        return self.sample_latent(num), self.classes_in_turn(num)
 
     def check_labels(self, labels: Tensor) -> Tensor:
         labels = torch.as_tensor(labels, device=self.device).long()
@@ -59,7 +62,7 @@ class ConditionalGAN(GAN):
     def generate(self, num: int | None = None, z: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
         """Images of the given classes (labels (B,)); without labels, classes 0, 1, ..., N-1, 0, 1, ... in turn."""
         z = self.sample_latent(num if num is not None else len(labels)) if z is None else z.to(self.device)
-        labels = torch.arange(len(z), device=self.device) % self.num_classes if labels is None else self.check_labels(labels)
+        labels = self.classes_in_turn(len(z)) if labels is None else self.check_labels(labels)
         if len(labels) != len(z):
             raise ValueError(f"got {len(labels)} labels for {len(z)} latent vectors; pass one label per image")
         was_training = self.generator.training

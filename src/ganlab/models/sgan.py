@@ -131,7 +131,8 @@ OUTPUTS = {"tanh": nn.Tanh, "softplus": ShiftedSoftplus}
 
 
 class Generator(nn.Module):
-    """z -> [linear -> BatchNorm (shift only) -> softplus] x len(hidden_dims) -> weight-normed linear -> tanh, as an image."""
+    """z -> [linear -> BatchNorm (shift only) -> softplus] x len(hidden_dims) -> weight-normed linear -> ``output``
+    (tanh, or 2 softplus - 1), as an image."""
 
     def __init__(self, latent_dim: int = 100, hidden_dims: tuple[int, ...] = (500, 500), image_shape: tuple[int, int, int] = (1, 28, 28),
                  output: str = "tanh"):
