@@ -2,7 +2,7 @@
 
     python bench/throughput.py                     # model=mlp and model=dcgan, batch 100, CPU, 3 repeats
 
-- project: ``ganlab.module.GAN`` + the MNIST DataModule from ``conf/`` (model=<m> loss=nsgan) in a bare
+- project: ``ganlab.models.gan.GAN`` + the MNIST DataModule from ``conf/`` (model=<m> loss=nsgan) in a bare
   ``lightning.Trainer`` (no logger, checkpoints or progress bar: what the framework costs, not its extras).
 - seed loop: the course material's loop: torchvision ``MNIST`` with ToTensor + Normalize, a ``DataLoader``,
   BCE on D's output, the same G and D, G then D on the same generated batch.

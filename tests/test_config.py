@@ -18,7 +18,7 @@ from omegaconf.errors import ConfigKeyError
 from ganlab.cli import run
 from ganlab.config import ConfigError
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
-from ganlab.resume import CheckpointError
+from ganlab.checkpoints import CheckpointError
 from ganlab.train import train
 
 NO_FID = ["++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null", "callbacks.sample_grid=null"]
@@ -107,7 +107,7 @@ def test_checkpoint_of_another_model_gets_a_clear_error(make_cfg, tmp_path):
         train(make_cfg(["model=dcgan", f"ckpt_path={last}", *NO_FID]))
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"ckpt_path={last} was trained with another model config: ")
-    assert "model.generator._target_='ganlab.models.mlp.Generator' (here 'ganlab.models.dcgan.Generator')" in message
+    assert "model.generator._target_='ganlab.networks.mlp.Generator' (here 'ganlab.networks.dcgan.Generator')" in message
     assert last.read_bytes() == before  # nothing written over
 
     with pytest.raises(CheckpointError, match="model.generator.hidden_dim=256 \\(here 32\\)"):
@@ -151,7 +151,7 @@ def test_unwritable_output_dir_fails_before_training(make_cfg, tmp_path, where):
 def test_run_dir_records_config_commit_and_versions(make_cfg, tmp_path):
     _train_two_steps(make_cfg, "mlp")
     (record,) = list(yaml.safe_load_all((tmp_path / "provenance.yaml").read_text()))
-    assert record["config"]["model"]["generator"]["_target_"] == "ganlab.models.mlp.Generator"
+    assert record["config"]["model"]["generator"]["_target_"] == "ganlab.networks.mlp.Generator"
     assert record["config"]["seed"] == 0
     assert len(record["git"]["commit"]) == 40 and isinstance(record["git"]["dirty"], bool)
     assert record["versions"]["torch"] == torch.__version__.split("+")[0] or record["versions"]["torch"] == torch.__version__

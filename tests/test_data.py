@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.data.datamodule import EpochBatches, FashionMNISTDataModule, MNISTDataModule
+from ganlab.data.fashion_mnist import FashionMNISTDataModule
+from ganlab.data.mnist import MNISTDataModule
+from ganlab.data.samplers import EpochBatches
 from ganlab.data.idx import DataFileError, read_idx, write_idx
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 

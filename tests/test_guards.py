@@ -14,7 +14,8 @@ import torch
 from omegaconf import open_dict
 
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
-from ganlab.guards import CollapseWarning, DivergenceError, DivergenceGuard
+from ganlab.callbacks.collapse_warning import CollapseWarning
+from ganlab.callbacks.divergence_guard import DivergenceError, DivergenceGuard
 from ganlab.train import train
 
 REPO = Path(__file__).resolve().parents[1]

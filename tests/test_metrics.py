@@ -10,10 +10,11 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ganlab.data.datamodule import FashionMNISTDataModule, MNISTDataModule
+from ganlab.data.fashion_mnist import FashionMNISTDataModule
+from ganlab.data.mnist import MNISTDataModule
 from ganlab.metrics.classifier import WEIGHTS_DIR, accuracy, data_checksum, extractor_for, real_splits, to_model_input
 from ganlab.metrics.scores import GANScores
-from ganlab.module import GAN
+from ganlab.models.gan import GAN
 from ganlab.train import train
 
 

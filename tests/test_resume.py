@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import compose_config
 
-from ganlab.data.datamodule import EpochBatches
+from ganlab.data.samplers import EpochBatches
 from ganlab.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_
 
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])  # dcgan: BatchNorm in G
 def test_ema_weights_fill_checkpoints_and_the_final_model_and_resume_exactly(make_cfg, tmp_path, model):
-    from ganlab.module import GAN
+    from ganlab.models.gan import GAN
 
     ema = ["callbacks=[default,ema]", "callbacks.ema.decay=0.5", "callbacks.ema.batchnorm_batches=50"]
     args = [*SHORT_EPOCHS, f"model={model}", "trainer.max_steps=10", *ema]

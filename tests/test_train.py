@@ -8,8 +8,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ganlab.data.datamodule import FashionMNISTDataModule
-from ganlab.module import GAN
+from ganlab.data.fashion_mnist import FashionMNISTDataModule
+from ganlab.models.gan import GAN
 from ganlab.train import train
 
 MODELS = ["mlp", "dcgan"]

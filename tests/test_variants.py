@@ -17,14 +17,17 @@ from PIL import Image
 
 from conftest import app_config, compose_config
 
-from ganlab.conditional import ACGAN, ConditionalGAN
-from ganlab.data.datamodule import UNLABELLED, MNISTDataModule
+from ganlab.models.acgan import ACGAN
+from ganlab.models.began import BEGAN
+from ganlab.models.cgan import ConditionalGAN
+from ganlab.data.idx_datamodule import UNLABELLED
+from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.evaluate import evaluate
 from ganlab.losses import BoundaryEquilibrium, WassersteinClip
-from ganlab.module import GAN
+from ganlab.models.gan import GAN
 from ganlab.sample import sample
-from ganlab.semi_supervised import SemiSupervisedGAN
+from ganlab.models.sgan import SemiSupervisedGAN
 from ganlab.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +47,7 @@ CURVES = {
     "wgan": "critic/wasserstein_estimate",
     "began": "began/convergence",
 }
-VARIANT_CLASS = {"cgan": ConditionalGAN, "acgan": ACGAN, "sgan": SemiSupervisedGAN, "wgan": GAN, "began": GAN}
+VARIANT_CLASS = {"cgan": ConditionalGAN, "acgan": ACGAN, "sgan": SemiSupervisedGAN, "wgan": GAN, "began": BEGAN}
 
 
 def small(experiment: str, *overrides: str) -> list[str]:

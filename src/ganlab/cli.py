@@ -9,11 +9,12 @@ import signal
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from ganlab.callbacks.checkpoint_on_signal import Interrupted
+from ganlab.callbacks.divergence_guard import DivergenceError
+from ganlab.checkpoints import CheckpointError
 from ganlab.config import ConfigError
 from ganlab.data.idx import DataFileError
 from ganlab.distributed import in_multirun
-from ganlab.guards import DivergenceError
-from ganlab.resume import CheckpointError, Interrupted
 from ganlab.train import train
 
 log = logging.getLogger("ganlab")

@@ -15,9 +15,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ganlab.metrics.conditional import conditional_accuracy
+from ganlab.checkpoints import current_target
+from ganlab.metrics.conditional_accuracy import conditional_accuracy
 from ganlab.metrics.scores import GANScores, real_batches
-from ganlab.module import GAN
+from ganlab.models.gan import GAN
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def datamodule_for(cfg: DictConfig, data_record: dict[str, Any] | None) -> L.Lig
     if cfg.get("data") is not None:
         return instantiate(cfg.data)
     if data_record is None:
-        raise ValueError(f"{cfg.ckpt_path} does not record its data (it was saved without callbacks.fid); name it: data=mnist or data=fashion_mnist")
-    return instantiate(data_record)
+        raise ValueError(f"{cfg.ckpt_path} does not record its data; name it: data=mnist or data=fashion_mnist")
+    return instantiate(data_record | {"_target_": current_target(data_record["_target_"])})
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         **scores.compute(),
         "feature_extractor": scores.extractor,
     }
-    if hasattr(gan, "num_classes"):  # class-conditional (cgan, acgan): does each image show the class it was asked for?
+    if gan.conditional:  # class-conditional (cgan, acgan): does each image show the class it was asked for?
         per_class = max(1, cfg.num_samples // gan.num_classes)
         results |= conditional_accuracy(lambda labels: gan.generate(labels=labels), scores.coverage.logits, gan.num_classes, per_class, cfg.metrics.batch_size)
     out_path = Path(cfg.paths.output_dir) / "metrics.json"

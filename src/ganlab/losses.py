@@ -5,8 +5,8 @@ Every objective has ``d_loss(real_logits, fake_logits)`` (minimized by the discr
 stable for large logits: ``softplus(-x) = -log(sigmoid(x))`` and ``softplus(x) = -log(1 - sigmoid(x))``.
 An objective also declares what it needs beyond the logits, so that the LightningModule stays generic:
 ``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator (gradient penalty), a
-``constrain_discriminator`` applied after each discriminator update (weight clipping), a state updated from
-each update's mean scores (BEGAN's k_t; checkpointed through ``state_dict``), and ``metrics`` to log as curves
+``constrain_discriminator`` applied after each discriminator update (weight clipping), a state that a resumed
+run goes on from (BEGAN's k_t, through ``state_dict``), and ``metrics`` to log as curves
 (the critic's Wasserstein estimate, BEGAN's convergence measure).
 """
 
@@ -32,8 +32,6 @@ class GANLoss:
     probabilistic = True
     #: What the discriminator's score is: a "logit", or a "reconstruction_error" (BEGAN's autoencoder).
     score = "logit"
-    #: True when ``update_state`` must see every discriminator update's mean scores (synchronized across ranks).
-    stateful = False
 
     def __init__(self, discriminator_steps: int = 1):
         if discriminator_steps < 1:
@@ -52,9 +50,6 @@ class GANLoss:
 
     def constrain_discriminator(self, discriminator: nn.Module) -> None:
         """Called after every discriminator update (WGAN's weight clipping); nothing by default."""
-
-    def update_state(self, real_score: Tensor, fake_score: Tensor) -> None:
-        """Called after every discriminator update with the batch-mean scores, averaged over DDP ranks."""
 
     def state_dict(self) -> dict[str, float]:
         return {}
@@ -177,7 +172,6 @@ class BoundaryEquilibrium(GANLoss):
 
     probabilistic = False
     score = "reconstruction_error"
-    stateful = True
 
     def __init__(self, gamma: float = 0.75, lambda_k: float = 0.001, k: float = 0.0, discriminator_steps: int = 1):
         super().__init__(discriminator_steps)

@@ -40,7 +40,7 @@ def interpolation_latents(gan, rows: int, steps: int) -> Tensor:
 def class_labels(gan, labels, num_samples: int) -> Tensor | None:
     """Classes to draw for a class-conditional model (num_samples,): the requested ones in turn, or by default every
     class in turn, one row per class. None for an unconditional model."""
-    if not hasattr(gan, "num_classes"):
+    if not gan.conditional:
         if labels is not None:
             raise ValueError(f"labels={labels} needs a class-conditional checkpoint (model=cgan or model=acgan); drop labels= for this {type(gan).__name__}")
         return None

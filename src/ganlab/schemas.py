@@ -106,35 +106,44 @@ class ModelSchema:
 
 @dataclass
 class GANSchema(ModelSchema):
-    """ganlab.module.GAN: conf/model/{mlp,dcgan,began}.yaml."""
+    """ganlab.models.gan.GAN: conf/model/{mlp,dcgan}.yaml."""
 
-    _target_: str = "ganlab.module.GAN"
+    _target_: str = "ganlab.models.gan.GAN"
     num_fixed_samples: int = at_least(1, 64)
 
 
 @dataclass
 class ConditionalGANSchema(ModelSchema):
-    """ganlab.conditional.ConditionalGAN: conf/model/cgan.yaml."""
+    """ganlab.models.cgan.ConditionalGAN: conf/model/cgan.yaml."""
 
-    _target_: str = "ganlab.conditional.ConditionalGAN"
+    _target_: str = "ganlab.models.cgan.ConditionalGAN"
     num_classes: int = at_least(1, 10)
     samples_per_class: int = at_least(1, 10)
 
 
 @dataclass
 class ACGANSchema(ConditionalGANSchema):
-    """ganlab.conditional.ACGAN: conf/model/acgan.yaml."""
+    """ganlab.models.acgan.ACGAN: conf/model/acgan.yaml."""
 
-    _target_: str = "ganlab.conditional.ACGAN"
+    _target_: str = "ganlab.models.acgan.ACGAN"
     class_weight: float = at_least(0.0, 1.0)
     fake_class_weight: float = at_least(0.0, 1.0)
 
 
 @dataclass
-class SemiSupervisedGANSchema(GANSchema):
-    """ganlab.semi_supervised.SemiSupervisedGAN: conf/model/sgan.yaml."""
+class BEGANSchema(GANSchema):
+    """ganlab.models.began.BEGAN: conf/model/began.yaml."""
 
-    _target_: str = "ganlab.semi_supervised.SemiSupervisedGAN"
+    _target_: str = "ganlab.models.began.BEGAN"
+    latent_dim: int = at_least(1, 64)
+    prior: str = "uniform"
+
+
+@dataclass
+class SemiSupervisedGANSchema(GANSchema):
+    """ganlab.models.sgan.SemiSupervisedGAN: conf/model/sgan.yaml."""
+
+    _target_: str = "ganlab.models.sgan.SemiSupervisedGAN"
     num_classes: int = at_least(1, 10)
     unlabelled_weight: float = at_least(0.0, 0.5)
     feature_matching: bool = True
@@ -213,7 +222,7 @@ class RMSpropPairSchema:
 # ---- data ------------------------------------------------------------------------------------------------
 @dataclass
 class DataSchema:
-    """ganlab.data.datamodule's IDX datamodules: conf/data/*.yaml."""
+    """The IDX datamodules of ganlab.data (conf/data/*.yaml)."""
 
     _target_: str = MISSING
     root: str = "data"
@@ -240,6 +249,7 @@ def register() -> None:
     cs.store(group="schema/model", name="cgan", node=ConditionalGANSchema)
     cs.store(group="schema/model", name="acgan", node=ACGANSchema)
     cs.store(group="schema/model", name="sgan", node=SemiSupervisedGANSchema)
+    cs.store(group="schema/model", name="began", node=BEGANSchema)
     cs.store(group="schema/loss", name="base", node=LossSchema)
     cs.store(group="schema/loss", name="lsgan", node=LeastSquaresSchema)
     cs.store(group="schema/loss", name="wgan_gp", node=WassersteinGPSchema)

@@ -13,9 +13,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.config import check_config
 from ganlab.distributed import multirun_ddp_job
-from ganlab.module import GAN
+from ganlab.checkpoints import check_resumable
+from ganlab.models.gan import GAN
 from ganlab.provenance import record_run
-from ganlab.resume import check_resumable
 
 log = logging.getLogger(__name__)
 

@@ -1,87 +1,24 @@
-"""BEGAN's networks (Berthelot et al. 2017), sized for 28x28: 3x3 convolutions with ELUs, stride-2 convolutions
-to go down, nearest-neighbour upsampling to go up, and an embedding of size h between encoder and decoder.
-
-The discriminator is an autoencoder; its score is the per-example reconstruction error L(v) = mean |v - D(v)|
-(BEGAN's eta = 1), which is what loss=began plays on. G has the decoder's architecture (its own weights).
+"""BEGAN (Berthelot et al. 2017): an autoencoder discriminator scored by its reconstruction error
+(``networks/autoencoder.py``), the objective ``loss=began`` (``losses.BoundaryEquilibrium``), and here the one
+thing the module adds: the equilibrium controller k_t follows every discriminator update, the same on every rank.
 """
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from typing import Any
+
+from torch import Tensor
+
+from ganlab.models.gan import GAN
 
 
-def _conv_block(in_channels: int, out_channels: int, convs: int) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for index in range(convs):
-        layers += [nn.Conv2d(in_channels if index == 0 else out_channels, out_channels, 3, padding=1), nn.ELU()]
-    return layers
+class BEGAN(GAN):
+    def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any], loss: dict[str, Any], optimizer: dict[str, Any],
+                 latent_dim: int = 64, prior: str = "uniform", num_fixed_samples: int = 64):
+        # Another loss= fails in GAN.__init__: the autoencoder scores by reconstruction error, not by a logit.
+        super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples)
 
-
-def _check_divisible_by_4(image_shape: tuple[int, int, int]) -> None:
-    if image_shape[1] % 4 or image_shape[2] % 4:
-        raise ValueError(f"began needs image height and width divisible by 4 (two 2x resamplings), got {tuple(image_shape)}")
-
-
-class Decoder(nn.Module):
-    """h -> linear -> (n, H/4, W/4) -> [convs, 2x nearest upsampling] x 2 -> convs -> 3x3 conv -> (C, H, W), n = base_channels."""
-
-    def __init__(self, hidden_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
-        super().__init__()
-        _check_divisible_by_4(image_shape)
-        channels, height, width = image_shape
-        self.start_shape = (base_channels, height // 4, width // 4)
-        self.project = nn.Linear(hidden_dim, base_channels * (height // 4) * (width // 4))
-        layers: list[nn.Module] = []
-        for _ in range(2):
-            layers += [*_conv_block(base_channels, base_channels, convs_per_scale), nn.Upsample(scale_factor=2, mode="nearest")]
-        layers += [*_conv_block(base_channels, base_channels, convs_per_scale), nn.Conv2d(base_channels, channels, 3, padding=1)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, h: Tensor) -> Tensor:
-        return self.net(self.project(h).view(h.shape[0], *self.start_shape))  # (B, h) -> (B, C, H, W)
-
-
-class Encoder(nn.Module):
-    """(C, H, W) -> 3x3 conv -> [convs, stride-2 conv] x 2 -> convs -> linear -> h; channels n, 2n, 3n per scale."""
-
-    def __init__(self, hidden_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
-        super().__init__()
-        _check_divisible_by_4(image_shape)
-        channels, height, width = image_shape
-        n = base_channels
-        layers: list[nn.Module] = [nn.Conv2d(channels, n, 3, padding=1), nn.ELU()]
-        for scale in (1, 2):  # n -> 2n at H/2, 2n -> 3n at H/4: the paper grows channels linearly with depth
-            layers += [*_conv_block(scale * n, scale * n, convs_per_scale), nn.Conv2d(scale * n, (scale + 1) * n, 3, stride=2, padding=1), nn.ELU()]
-        layers += [*_conv_block(3 * n, 3 * n, convs_per_scale), nn.Flatten(), nn.Linear(3 * n * (height // 4) * (width // 4), hidden_dim)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.net(images)  # (B, C, H, W) -> (B, h)
-
-
-class Generator(nn.Module):
-    """z -> the decoder's architecture -> tanh: images in [-1, 1] like every generator here."""
-
-    def __init__(self, latent_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
-        super().__init__()
-        self.decoder = Decoder(latent_dim, base_channels, convs_per_scale, image_shape)
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.decoder(z).tanh()  # (B, latent) -> (B, C, H, W)
-
-
-class Discriminator(nn.Module):
-    """An autoencoder that scores an image by how badly it reconstructs it: (B, C, H, W) -> L(v) (B,)."""
-
-    score = "reconstruction_error"  # not a logit: loss=began plays on it (ganlab.module.GAN checks the pairing)
-
-    def __init__(self, hidden_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
-        super().__init__()
-        self.encoder = Encoder(hidden_dim, base_channels, convs_per_scale, image_shape)
-        self.decoder = Decoder(hidden_dim, base_channels, convs_per_scale, image_shape)
-
-    def reconstruct(self, images: Tensor) -> Tensor:
-        return self.decoder(self.encoder(images))  # (B, C, H, W)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return (images - self.reconstruct(images)).abs().flatten(1).mean(dim=1)  # (B,): mean |v - D(v)|
+    def after_discriminator_update(self, real_scores: Tensor, fake_scores: Tensor) -> None:
+        # k_t must take the same value on every rank, so it follows the means over all ranks.
+        reduce = self.trainer.strategy.reduce
+        self.loss.update_state(reduce(real_scores.mean(), reduce_op="mean"), reduce(fake_scores.mean(), reduce_op="mean"))

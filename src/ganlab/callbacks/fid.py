@@ -65,15 +65,5 @@ class FIDCallback(L.Callback):
         return self.scores
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        """Record what the run's scores mean: which data and which feature network (evaluate.py reads it)."""
-        datamodule = trainer.datamodule
-        checkpoint["data"] = {
-            "_target_": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}",
-            "root": str(datamodule.root),
-            "val_fraction": datamodule.val_fraction,
-            "seed": datamodule.seed,
-            "image_shape": list(datamodule.image_shape),
-            "num_classes": datamodule.num_classes,
-        }
-        if self.scores is not None:
+        if self.scores is not None:  # which feature network the run's val/fid was measured in (evaluate.py reads it)
             checkpoint["feature_extractor"] = self.scores.extractor

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.models import dcgan, mlp, sgan
+from ganlab.networks import dcgan, improved_gan, mlp
 
 SHAPE = (1, 28, 28)
 PAIRS = {
@@ -59,10 +59,10 @@ def test_sgan_discriminator_init_gives_unit_variance_pre_activations_with_the_tr
 
     torch.manual_seed(0)
     images = read_idx(BUNDLED_MNIST_SAMPLE / "train-images-idx3-ubyte.gz")[:500].float().div(127.5).sub(1).unsqueeze(1)
-    discriminator = sgan.Discriminator(hidden_dims=(200, 100, 50))
+    discriminator = improved_gan.Discriminator(hidden_dims=(200, 100, 50))
     discriminator.initialize_from_data(images)
     pre_activations = []
-    hooks = [m.register_forward_hook(lambda m, i, out: pre_activations.append(out)) for m in discriminator.modules() if isinstance(m, sgan.NormalizedLinear)]
+    hooks = [m.register_forward_hook(lambda m, i, out: pre_activations.append(out)) for m in discriminator.modules() if isinstance(m, improved_gan.NormalizedLinear)]
     discriminator.train()  # a fresh draw of the noise the layers were normalized with
     discriminator(images)
     for hook in hooks:
@@ -73,10 +73,10 @@ def test_sgan_discriminator_init_gives_unit_variance_pre_activations_with_the_tr
 
 
 def test_sgan_generator_softplus_output_has_a_floor_and_no_ceiling():
-    generator = sgan.Generator(latent_dim=8, hidden_dims=(16,), output="softplus")
+    generator = improved_gan.Generator(latent_dim=8, hidden_dims=(16,), output="softplus")
     with torch.no_grad():
         generator.net[-2].scale.fill_(50.0)  # large pre-activations
         images = generator(torch.rand(64, 8) * 2 - 1)
     assert images.min() >= -1 and images.max() > 1  # tanh would cap at 1, and its gradient with it
     with pytest.raises(ValueError, match="model.generator.output must be one of"):
-        sgan.Generator(output="sigmoid")
+        improved_gan.Generator(output="sigmoid")

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ganlab.models.init import dcgan_init
+from ganlab.networks.layers import check_divisible_by_4, dcgan_init
 
-
-def _check_divisible_by_4(image_shape: tuple[int, int, int]) -> None:
-    if image_shape[1] % 4 or image_shape[2] % 4:
-        raise ValueError(f"dcgan needs image height and width divisible by 4 (two 2x resamplings), got {tuple(image_shape)}")
 
 
 class Generator(nn.Module):
@@ -17,7 +13,7 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int = 100, base_channels: int = 64, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
-        _check_divisible_by_4(image_shape)
+        check_divisible_by_4(image_shape, "dcgan")
         channels, height, width = image_shape
         self.start_shape = (2 * base_channels, height // 4, width // 4)
         self.project = nn.Sequential(
@@ -42,7 +38,7 @@ class Generator(nn.Module):
 def discriminator_trunk(base_channels: int, dropout: float, image_shape: tuple[int, int, int]) -> tuple[nn.Sequential, int]:
     """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
     (B, F) features, and F."""
-    _check_divisible_by_4(image_shape)
+    check_divisible_by_4(image_shape, "dcgan")
     channels, height, width = image_shape
     trunk = nn.Sequential(
         nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ganlab.models import dcgan
-from ganlab.models.init import dcgan_init
+from ganlab.networks import dcgan
+from ganlab.networks.layers import dcgan_init
 
 
 class Generator(nn.Module):

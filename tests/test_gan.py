@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganlab.module import GAN
+from ganlab.models.gan import GAN
 
 PARTS = dict(
-    generator={"_target_": "ganlab.models.mlp.Generator", "latent_dim": 8, "hidden_dim": 16},
-    discriminator={"_target_": "ganlab.models.mlp.Discriminator", "hidden_dim": 16},
+    generator={"_target_": "ganlab.networks.mlp.Generator", "latent_dim": 8, "hidden_dim": 16},
+    discriminator={"_target_": "ganlab.networks.mlp.Discriminator", "hidden_dim": 16},
     loss={"_target_": "ganlab.losses.NonSaturatingGAN"},
     optimizer={
         "discriminator": {"_target_": "torch.optim.Adam", "lr": 1e-3},
@@ -50,6 +50,15 @@ def test_optimizers_are_discriminator_then_generator_with_their_own_settings():
 def test_generate_uses_eval_mode_and_restores_training_mode():
     model = GAN(**PARTS)
     model.train()
-    first, second = model.generate(z=model.fixed_noise), model.generate(z=model.fixed_noise)
-    assert torch.equal(first, second)  # eval-mode BatchNorm: no dependence on the batch, no state change
+    norm = next(m for m in model.generator.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    running_mean = norm.running_mean.clone()
+    full, part = model.generate(z=model.fixed_noise), model.generate(z=model.fixed_noise[:3])
+    # In training mode BatchNorm would normalize by each batch's own statistics: a sub-batch's images would differ.
+    assert torch.allclose(part, full[:3], atol=1e-6)
+    assert torch.equal(norm.running_mean, running_mean)  # and it would have updated the running statistics
     assert model.generator.training
+
+
+def test_labels_need_a_conditional_model():
+    with pytest.raises(ValueError, match="labels need a class-conditional model"):
+        GAN(**PARTS).generate(labels=torch.tensor([1, 2]))

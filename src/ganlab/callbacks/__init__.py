@@ -1,0 +1,1 @@
+"""Lightning callbacks, one concept a file; ``conf/callbacks/<name>.yaml`` configures ``<name>.py``."""

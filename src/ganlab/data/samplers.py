@@ -1,0 +1,106 @@
+"""Index samplers over in-memory datasets: seeded, sharded across DDP ranks, and resumable mid-epoch."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+
+class EpochBatches(Sampler[torch.Tensor]):
+    """Index batches over ``size`` items: a fresh seeded permutation each epoch, split evenly across DDP ranks.
+
+    Every rank gets the same number of batches (the permutation is cut to a multiple of ``world_size``), so
+    collective calls stay in step. Lightning calls ``set_epoch`` at the start of every epoch. The position in
+    the epoch is state (``state_dict``) that checkpoints keep, so a run resumed mid-epoch goes on with the
+    batches it had not seen yet instead of starting the epoch again.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, rank: int = 0, world_size: int = 1):
+        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
+        self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
+        self.epoch = 0
+        self.yielded = 0  # batches handed out in this epoch
+        self._resume_at: dict[str, int] | None = None  # a position loaded from a checkpoint, used once
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rank_indices(self) -> torch.Tensor:
+        if self.shuffle:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.size)
+        usable = self.size - self.size % self.world_size
+        return order[:usable][self.rank :: self.world_size]
+
+    def __iter__(self):
+        resume, self._resume_at = self._resume_at, None
+        self.yielded = resume["yielded"] if resume is not None and resume["epoch"] == self.epoch else 0
+        batches = [batch for batch in self._rank_indices().split(self.batch_size) if len(batch) == self.batch_size or not self.drop_last]
+        while self.yielded < len(batches):
+            self.yielded += 1
+            yield batches[self.yielded - 1]
+
+    # Lightning fetches no batch ahead when the loader has a length, so at a checkpoint ``yielded`` counts the
+    # batches trained on in this epoch, the current one included.
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "yielded": self.yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_at = dict(state)
+
+    def __len__(self) -> int:
+        per_rank = self.size // self.world_size
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader with its sampler's ``state_dict``: Lightning saves it in checkpoints and loads it on resume."""
+
+    def state_dict(self) -> dict:
+        return self.sampler.state_dict() if hasattr(self.sampler, "state_dict") else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(state)
+
+
+class SemiSupervisedBatches(Sampler[torch.Tensor]):
+    """Index batches for semi-supervised training: per discriminator step, ``batch_size`` unlabelled examples
+    then ``batch_size`` labelled ones, as in Salimans et al. 2016 (a labelled batch as large as the unlabelled
+    one, drawn from the few labelled examples over and over). An epoch is one pass over the unlabelled examples,
+    seeded and sharded across ranks like ``EpochBatches``; the labelled examples are reshuffled at every pass.
+    """
+
+    def __init__(self, unlabelled: torch.Tensor, labelled: torch.Tensor, batch_size: int, chunks: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.unlabelled, self.labelled, self.batch_size, self.chunks = unlabelled, labelled, batch_size, chunks
+        self.seed, self.rank = seed, rank
+        self.unlabelled_batches = EpochBatches(len(unlabelled), batch_size * chunks, shuffle=True, seed=seed, drop_last=True, rank=rank, world_size=world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.unlabelled_batches.set_epoch(epoch)
+
+    def _labelled_stream(self):
+        # Its own seeded stream per epoch and rank: ranks draw different labelled examples.
+        generator = torch.Generator().manual_seed(self.seed + 7919 * self.unlabelled_batches.epoch + 104729 * (self.rank + 1))
+        while True:
+            yield from self.labelled[torch.randperm(len(self.labelled), generator=generator)].tolist()
+
+    def __iter__(self):
+        stream = self._labelled_stream()
+        for number, positions in enumerate(self.unlabelled_batches):
+            if number == 0:  # a resumed epoch starts past its first batches: skip their labelled draws too
+                for _ in range((self.unlabelled_batches.yielded - 1) * self.chunks * self.batch_size):
+                    next(stream)
+            unlabelled = self.unlabelled[positions].view(self.chunks, self.batch_size)  # (k, B)
+            labelled = torch.tensor([next(stream) for _ in range(self.chunks * self.batch_size)]).view(self.chunks, self.batch_size)
+            yield torch.cat([unlabelled, labelled], dim=1).flatten()  # (k * 2B,): chunk i = [B unlabelled, B labelled]
+
+    def state_dict(self) -> dict[str, int]:
+        return self.unlabelled_batches.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.unlabelled_batches.load_state_dict(state)
+
+    def __len__(self) -> int:
+        return len(self.unlabelled_batches)

@@ -1,0 +1,333 @@
+"""The GAN LightningModule: wires generators, discriminators and an objective, and owns the update order.
+
+Each training step is one generator update: ``discriminator_steps`` discriminator updates, each on a fresh
+chunk of real images and fresh noise, then one generator update. The parts arrive as Hydra configs (plain
+dicts) and are built here, so ``save_hyperparameters()`` lets a checkpoint rebuild the whole model on its own:
+``GAN.load_from_checkpoint(path)`` (which returns the variant the checkpoint was saved from).
+
+A variant (``models/cgan.py``, ``acgan.py``, ``sgan.py``, ``began.py``) overrides the hooks below, never the
+update order:
+
+- ``build_networks`` / ``generator_networks`` / ``discriminator_networks``: which networks exist and which
+  optimizer trains each (a model with two generators and two discriminators lists both of each);
+- ``generator_inputs``: what G takes for a batch of fakes (noise; noise and labels);
+- ``discriminate``: how D scores images, as (score (B,), auxiliary outputs);
+- ``discriminator_terms`` / ``generator_terms``: losses added to the adversarial ones (ACGAN's class terms);
+- ``class_logits``: D's class prediction, when it makes one (val/accuracy and test/accuracy follow);
+- ``after_discriminator_update``: state that follows D's scores (BEGAN's k_t);
+- ``discriminator_loss`` / ``generator_loss`` as a whole, where the objective's shape differs (SGAN).
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from ganlab.checkpoints import current_target, legacy_hparams
+
+PRIORS = ("normal", "uniform")
+INIT_BATCH_SIZE = 500  # real images behind a data-dependent initialization
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def split_scores(output: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """A discriminator's output as (adversarial score (B,), auxiliary outputs): see ``ganlab.networks``."""
+    return (output[0], tuple(output[1:])) if isinstance(output, tuple) else (output, ())
+
+
+@contextmanager
+def eval_mode(*networks: nn.Module):
+    """Networks in eval mode (BatchNorm on its running statistics, no dropout), their modes restored after."""
+    modes = [network.training for network in networks]
+    for network in networks:
+        network.eval()
+    try:
+        yield
+    finally:
+        for network, mode in zip(networks, modes):
+            network.train(mode)
+
+
+class GAN(L.LightningModule):
+    #: Images per row of the sample grid; None leaves it to the SampleGrid callback. Conditional models: one class a row.
+    grid_nrow: int | None = None
+    #: Whether G takes class labels (``generate(labels=...)``).
+    conditional: bool = False
+
+    def __init__(
+        self,
+        generator: dict[str, Any],
+        discriminator: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        latent_dim: int = 100,
+        prior: str = "normal",  # z ~ N(0, I), or "uniform": z ~ U[-1, 1]
+        num_fixed_samples: int = 64,  # size of the fixed noise batch behind the sample grids
+    ):
+        super().__init__()
+        if prior not in PRIORS:
+            raise ValueError(f"model.prior must be one of {PRIORS}, got {prior!r}")
+        self.save_hyperparameters(logger=False)  # train() logs the whole composed config instead
+        self.automatic_optimization = False  # D and G take turns: see training_step
+        self.loss = instantiate(loss)
+        self.build_networks(generator, discriminator)
+        for network in self.discriminator_networks():
+            d_score = getattr(network, "score", "logit")
+            if d_score != self.loss.score:
+                raise ValueError(
+                    f"loss {type(self.loss).__name__} needs a discriminator that scores by {self.loss.score}, but "
+                    f"{type(network).__name__} scores by {d_score}: model=began goes with loss=began (experiment=began)"
+                )
+        # A buffer, not an attribute: it moves with the module, and checkpoints keep it, so sample grids stay
+        # comparable across epochs and across a resume.
+        self.register_buffer("fixed_noise", self.sample_latent(num_fixed_samples))
+
+    # ---- hooks a variant overrides ---------------------------------------------------------------------
+    def build_networks(self, generator: dict[str, Any], discriminator: dict[str, Any]) -> None:
+        self.generator = instantiate(generator)
+        self.discriminator = instantiate(discriminator)
+
+    def generator_networks(self) -> list[nn.Module]:
+        """The networks the generator optimizer trains (and that sampling puts in eval mode)."""
+        return [self.generator]
+
+    def discriminator_networks(self) -> list[nn.Module]:
+        """The networks the discriminator optimizer trains."""
+        return [self.discriminator]
+
+    def generator_inputs(self, num: int, labels: Tensor | None = None, z: Tensor | None = None) -> tuple[Tensor, ...]:
+        """What G takes for ``num`` images: (z,). Unconditional models ignore the labels of the real chunk."""
+        return (self.sample_latent(num) if z is None else z.to(self.device),)
+
+    def discriminate(self, images: Tensor, labels: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """D's (score (B,), auxiliary outputs) for images whose classes are ``labels`` (B,)."""
+        return split_scores(self.discriminator(images))
+
+    def discriminator_terms(self, real_aux: tuple[Tensor, ...], fake_aux: tuple[Tensor, ...], labels: Tensor) -> dict[str, Tensor]:
+        """Losses added to D's adversarial loss, weighted, by the name they are logged under."""
+        return {}
+
+    def generator_terms(self, fake_aux: tuple[Tensor, ...], labels: Tensor) -> dict[str, Tensor]:
+        """Losses added to G's adversarial loss, weighted, by the name they are logged under."""
+        return {}
+
+    def class_logits(self, aux: tuple[Tensor, ...]) -> Tensor | None:
+        """D's class logits (B, N) from its auxiliary outputs; None for a D that does not classify."""
+        return None
+
+    def after_discriminator_update(self, real_scores: Tensor, fake_scores: Tensor) -> None:
+        """Called after every discriminator update with that update's (B,) scores, detached."""
+
+    # ---- sampling --------------------------------------------------------------------------------------
+    def sample_latent(self, num: int) -> Tensor:
+        shape = (num, self.hparams.latent_dim)
+        if self.hparams.prior == "normal":
+            return torch.randn(shape, device=self.device)
+        return torch.rand(shape, device=self.device) * 2 - 1
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.generator(*inputs)  # G(z) or G(z, y) -> (B, C, H, W) in [-1, 1]
+
+    @torch.no_grad()
+    def generate(self, num: int | None = None, z: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
+        """Images from G in eval mode (BatchNorm on its running statistics): ``num`` of them, or one per latent
+        in ``z`` (B, latent_dim); conditional models take ``labels`` (B,), else draw the classes in turn."""
+        if labels is not None and not self.conditional:
+            raise ValueError(f"labels need a class-conditional model (model=cgan or model=acgan), not {type(self).__name__}")
+        num = len(z) if z is not None else len(labels) if labels is not None else num
+        if num is None:
+            raise ValueError("generate() needs num, z or labels")
+        with eval_mode(*self.generator_networks()):
+            return self(*self.generator_inputs(num, labels, z))
+
+    def sample_grid_images(self) -> Tensor:
+        """What the sample grids show: G's images for the fixed noise (and labels), (N, C, H, W) in [-1, 1]."""
+        return self.generate(z=self.fixed_noise, labels=getattr(self, "fixed_labels", None))
+
+    @torch.no_grad()
+    def remeasure_batchnorm(self, num_batches: int = 20, batch_size: int = 100) -> None:
+        """Measure the running statistics of G's BatchNorm layers afresh, on ``num_batches`` batches of new samples
+        (BigGAN's "standing statistics"). Needed when G's weights are replaced by an average (callbacks.ema): the
+        averaged running statistics mix in those of long-gone weights, and G in eval mode then draws garbage."""
+        networks = self.generator_networks()
+        norms = [m for net in networks for m in net.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
+        if not norms:
+            return
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a plain mean over the batches below
+        modes = [net.training for net in networks]
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # training's random stream stays untouched
+            torch.manual_seed(0)  # the same weights always get the same statistics (a checkpoint = the final model)
+            for net in networks:
+                net.train()
+            for _ in range(num_batches):
+                self(*self.generator_inputs(batch_size))
+        for net, mode in zip(networks, modes):
+            net.train(mode)
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+
+    def setup(self, stage: str) -> None:
+        """Data-dependent initialization for networks that have one (weight normalization, Salimans & Kingma 2016):
+        on the first training images, the same on every rank, before DDP wraps and broadcasts the model. A resumed
+        run's checkpoint then overwrites it."""
+        networks = [net for net in (*self.generator_networks(), *self.discriminator_networks()) if hasattr(net, "initialize_from_data")]
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if stage != "fit" or not networks or datamodule is None:
+            return
+        # Where the weights are, not self.device: in setup Lightning already reports the target device (cuda:N)
+        # while the parameters are still on the CPU.
+        device = next(networks[0].parameters()).device
+        images, labels = datamodule.train_set[:INIT_BATCH_SIZE]
+        images, _ = datamodule.on_after_batch_transfer((images.to(device), labels.to(device)), 0)
+        for net in networks:
+            net.initialize_from_data(images)
+
+    # ---- optimization ----------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        # Order matters: training_step unpacks (discriminator, generator).
+        optimizers = self.hparams.optimizer
+        d_params = itertools.chain.from_iterable(net.parameters() for net in self.discriminator_networks())
+        g_params = itertools.chain.from_iterable(net.parameters() for net in self.generator_networks())
+        return [instantiate(optimizers["discriminator"], params=list(d_params)), instantiate(optimizers["generator"], params=list(g_params))]
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        images, labels = batch  # (k * B, C, H, W), (k * B,): one chunk of B real images per discriminator step
+        d_opt, g_opt = self.optimizers()
+        logs = self._logs_this_step()  # before the generator update advances global_step
+        chunks = list(zip(images.chunk(self.discriminator_steps), labels.chunk(self.discriminator_steps)))
+        d_stats = [self._discriminator_step(d_opt, real, real_labels) for real, real_labels in chunks]
+        g_stats = self._generator_step(g_opt, *chunks[-1])
+        metrics = {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]} | g_stats
+        if logs:
+            batch_size = len(chunks[-1][0])
+            self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size)
+            self.log_dict({"d": metrics["loss/d"], "g": metrics["loss/g"]}, prog_bar=True, logger=False, batch_size=batch_size)
+        return metrics  # every step's values reach the callbacks as `outputs` (the divergence guard reads them)
+
+    @property
+    def discriminator_steps(self) -> int:
+        return self.loss.discriminator_steps
+
+    def _logs_this_step(self) -> bool:
+        """Whether the logger writes this step (every ``trainer.log_every_n_steps`` generator updates).
+
+        ``self.log`` costs about 0.3 ms a value on CPU, a third of an MLP step, and Lightning writes only every
+        n-th step anyway, so the other steps skip it. The condition is Lightning's own, asked before this step's
+        generator update (``global_step`` then counts the batches done, as ``_batches_that_stepped`` does), so
+        it is the same on every DDP rank.
+        """
+        every = self.trainer.log_every_n_steps
+        return every > 0 and (self.global_step + 1) % every == 0
+
+    # The two objectives on one chunk of real images, built from the hooks above.
+    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """(loss to minimize, real scores (B,), fake scores (B,), terms to log)."""
+        with torch.no_grad():
+            fake = self(*self.generator_inputs(len(real), labels))  # fakes of the real chunk's classes
+        (real_scores, real_aux), (fake_scores, fake_aux) = self.discriminate(real, labels), self.discriminate(fake, labels)
+        d_loss = self.loss.d_loss(real_scores, fake_scores)
+        penalty = self.loss.d_penalty(lambda images: self.discriminate(images, labels)[0], real, fake)
+        extra = self.discriminator_terms(real_aux, fake_aux, labels)
+        total = d_loss + penalty + sum(extra.values())
+        return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, **extra}
+
+    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(loss to minimize, terms to log), for as many fakes as there are real images in the chunk."""
+        fake_scores, fake_aux = self.discriminate(self(*self.generator_inputs(len(real), labels)), labels)
+        g_loss = self.loss.g_loss(fake_scores)
+        extra = self.generator_terms(fake_aux, labels)
+        return g_loss + sum(extra.values()), {"loss/g": g_loss, **extra}
+
+    def _discriminator_step(self, d_opt: LightningOptimizer, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        self.toggle_optimizer(d_opt)
+        d_total, real_scores, fake_scores, terms = self.discriminator_loss(real, labels)
+        d_opt.zero_grad()
+        self.manual_backward(d_total)
+        self._step_without_counting(d_opt)
+        for network in self.discriminator_networks():
+            self.loss.constrain_discriminator(network)
+        self.untoggle_optimizer(d_opt)
+        real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
+        stats = {name: value.detach() for name, value in terms.items()}
+        stats |= {"D(x)": self.loss.d_output(real_scores).mean(), "D(G(z))": self.loss.d_output(fake_scores).mean()}
+        stats |= self.loss.metrics(real_scores, fake_scores)
+        self.after_discriminator_update(real_scores, fake_scores)
+        return stats
+
+    def _generator_step(self, g_opt: LightningOptimizer, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        self.toggle_optimizer(g_opt)
+        g_loss, terms = self.generator_loss(real, labels)
+        g_opt.zero_grad()
+        self.manual_backward(g_loss)
+        g_opt.step()
+        self.untoggle_optimizer(g_opt)
+        return {name: value.detach() for name, value in terms.items()}
+
+    def _step_without_counting(self, optimizer: LightningOptimizer) -> None:
+        """Step an optimizer without advancing ``global_step``.
+
+        Lightning counts every optimizer step in ``global_step`` (Lightning issue 17958), which would make it
+        (k + 1) per generator update. Stepping D through the strategy (which still applies the precision
+        plugin's gradient scaling) and G through Lightning's wrapper makes ``global_step``, and so
+        ``trainer.max_steps``, checkpoint intervals and the logged x-axis, count generator updates.
+        """
+        self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
+
+    # ---- validation and test on real images ------------------------------------------------------------
+    def track_accuracy(self, num_classes: int) -> None:
+        """For variants whose D classifies (``class_logits``): val/accuracy and test/accuracy on real images."""
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.test_accuracy = MulticlassAccuracy(num_classes, average="micro")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._score_real(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._score_real(batch, "test")
+
+    def _score_real(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        images, labels = batch
+        scores, aux = self.discriminate(images, labels)
+        # D's verdict on held-out real images; far below D(x) on training images means D memorizes.
+        self.log(f"{stage}/D(x)", self.loss.d_output(scores).mean(), sync_dist=True, batch_size=len(images))
+        logits = self.class_logits(aux)
+        if logits is not None:
+            accuracy = getattr(self, f"{stage}_accuracy")
+            accuracy(logits, labels)
+            self.log(f"{stage}/accuracy", accuracy, prog_bar=stage == "val", batch_size=len(images))
+
+    # ---- checkpoints -----------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gan_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        checkpoint["loss_state"] = self.loss.state_dict()  # BEGAN's k_t: a resumed run goes on from it
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if hasattr(datamodule, "record"):  # what evaluate.py and sample.py rebuild the data from
+            checkpoint["data"] = datamodule.record()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.loss.load_state_dict(checkpoint.get("loss_state", {}))
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        """Rebuild the model a checkpoint was saved from, whichever variant it is: ``GAN.load_from_checkpoint``
+        returns a ``ConditionalGAN`` for a cGAN checkpoint. Checkpoints saved before the package moved to
+        ``models/`` + ``networks/`` load too (``ganlab.checkpoints`` maps their class paths)."""
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        saved = checkpoint.get("gan_class")
+        variant = get_class(current_target(saved)) if saved else cls
+        kwargs = legacy_hparams(checkpoint.get("hyper_parameters", {})) | kwargs
+        if variant is not cls and issubclass(variant, cls):
+            return variant.load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
