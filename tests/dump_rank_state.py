@@ -1,15 +1,22 @@
 """A callback for DDP tests, loaded by the real train.py through ``+callbacks.dump._target_=dump_rank_state.DumpRankState``
-(with this folder on PYTHONPATH): each rank saves its parameters, buffers and objective state when training ends."""
+(with this folder on PYTHONPATH): each rank saves its parameters (at the start and the end), buffers, objective
+state, rank count and step count when training ends."""
 
 import lightning as L
 import torch
 
 
 class DumpRankState(L.Callback):
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.initial = {name: p.detach().clone() for name, p in pl_module.named_parameters()}
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         state = {
+            "initial": self.initial,
             "parameters": {name: p.detach().clone() for name, p in pl_module.named_parameters()},
             "buffers": {name: b.clone() for name, b in pl_module.named_buffers()},
             "loss": pl_module.loss.state_dict(),
+            "world_size": trainer.world_size,
+            "global_step": trainer.global_step,
         }
         torch.save(state, f"{trainer.default_root_dir}/rank{trainer.global_rank}.pt")

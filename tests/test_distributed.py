@@ -32,8 +32,12 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
         from omegaconf import open_dict
 
         class DumpWeights(L.Callback):
+            def on_train_start(self, trainer, pl_module):
+                self.initial = {{name: p.detach().clone() for name, p in pl_module.named_parameters()}}
+
             def on_train_end(self, trainer, pl_module):
-                state = {{"parameters": dict(pl_module.named_parameters()), "noise": pl_module.sample_latent(4)}}
+                state = {{"parameters": dict(pl_module.named_parameters()), "initial": self.initial, "noise": pl_module.sample_latent(4),
+                          "world_size": trainer.world_size, "rank": trainer.global_rank}}
                 torch.save(state, f"{tmp_path}/rank{{trainer.global_rank}}.pt")
 
         @hydra.main(version_base="1.3", config_path="{REPO / 'conf'}", config_name="train")
@@ -50,8 +54,11 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
     # DDP keeps the parameters in sync. (BatchNorm running statistics are not parameters: each rank updates
     # them from its own fakes, and DDP broadcasts rank 0's at the start of every step.)
     state0, state1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert (state0["rank"], state1["rank"], state0["world_size"], state1["world_size"]) == (0, 1, 2, 2)
     rank0, rank1 = state0["parameters"], state1["parameters"]
     assert rank0.keys() == rank1.keys() and any("generator" in name for name in rank0)
+    for network in ("generator.", "discriminator."):  # equal because synchronized, not because nothing moved
+        assert any(not torch.equal(rank0[name], state0["initial"][name]) for name in rank0 if name.startswith(network)), network
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
     # Each rank draws its own noise, so the ranks' fakes are distinct images.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+
 import json
 
 import pytest
@@ -46,3 +49,7 @@ def test_sample_writes_a_grid_and_an_interpolation_grid(checkpoint, tmp_path):
     tile = 28 + 2  # image + make_grid padding
     assert Image.open(paths["samples"]).size == (8 * tile + 2, 8 * tile + 2)
     assert Image.open(paths["interpolation"]).size == (6 * tile + 2, 4 * tile + 2)
+    for path in paths.values():  # digits, not a blank or uniform image: every tile has dark and bright pixels
+        pixels = torch.from_numpy(np.asarray(Image.open(path).convert("L"), dtype=np.float32))
+        tiles = pixels[2:, 2:].unfold(0, 28, tile).unfold(1, 28, tile)  # (rows, cols, 28, 28) without padding
+        assert (tiles.amax(dim=(2, 3)) - tiles.amin(dim=(2, 3))).min() > 50, path

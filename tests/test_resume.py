@@ -49,20 +49,45 @@ def test_sampler_goes_on_from_its_saved_position():
     assert len(list(resumed)) == 10  # the saved position is used once; the next pass is a whole epoch
 
 
-@pytest.mark.parametrize("resume_step", [4, 6])  # at an epoch's end, and in the middle of one
-def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path, resume_step):
-    full = train(make_cfg([*SHORT_EPOCHS, "trainer.max_steps=10"]))
-    full_dir = Path(full["trainer"].default_root_dir)
-    checkpoint = full_dir / "checkpoints" / f"step_{resume_step:07d}.ckpt"
+# Every model family at small widths; "mlp" also resumes at an epoch's end.
+MODELS = {
+    "mlp": ["model=mlp"],
+    "dcgan": ["model=dcgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"],
+    "cgan": ["model=cgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
+    "acgan": ["model=acgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
+    "sgan": ["model=sgan", "model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32,32]", "data.labels_per_class=10"],
+    "began": ["experiment=began", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "loss.lambda_k=0.5"],
+}
 
-    resumed_dir = tmp_path / "resumed"
-    resumed = train(compose_config(resumed_dir, [*SHORT_EPOCHS, "trainer.max_steps=10", f"ckpt_path={checkpoint}"]))
+
+def resume_and_compare(make_cfg, tmp_path, args: list[str], resume_step: int):
+    """(uninterrupted run, run resumed from its step-``resume_step`` checkpoint), both trained to step 10."""
+    full = train(make_cfg([*SHORT_EPOCHS, *args, "trainer.max_steps=10"]))
+    checkpoint = Path(full["trainer"].default_root_dir) / "checkpoints" / f"step_{resume_step:07d}.ckpt"
+    resumed = train(compose_config(tmp_path / "resumed", [*SHORT_EPOCHS, *args, "trainer.max_steps=10", f"ckpt_path={checkpoint}"]))
+    return full, resumed
+
+
+@pytest.mark.parametrize("model, resume_step", [("mlp", 4), *((model, 6) for model in MODELS)])  # 4: an epoch's end; 6: mid-epoch
+def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path, model, resume_step):
+    full, resumed = resume_and_compare(make_cfg, tmp_path, MODELS[model], resume_step)
     assert resumed["trainer"].global_step == 10
-    expected, found = logged_losses(full_dir), logged_losses(resumed_dir)
+    expected, found = logged_losses(Path(full["trainer"].default_root_dir)), logged_losses(tmp_path / "resumed")
     assert sorted(found) == list(range(resume_step, 10))  # the CSV's step is 0-based
     assert {step: expected[step] for step in found} == found
     for name, tensor in full["model"].state_dict().items():
         assert torch.equal(tensor, resumed["model"].state_dict()[name]), name
+    # The objective's state too: BEGAN's k_t goes on from the checkpoint's value, not from k_0 = 0.
+    assert resumed["model"].loss.state_dict() == full["model"].loss.state_dict()
+
+
+def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):
+    """What StepSeed is for: without it the resumed steps draw noise and dropout from wherever the global RNG
+    happens to be after loading, and the losses part from the uninterrupted run's."""
+    full, resumed = resume_and_compare(make_cfg, tmp_path, ["model=dcgan", "callbacks.step_seed=null", "model.generator.base_channels=8", "model.discriminator.base_channels=8"], 6)
+    expected, found = logged_losses(Path(full["trainer"].default_root_dir)), logged_losses(tmp_path / "resumed")
+    assert sorted(found) == list(range(6, 10))
+    assert all(found[step] != expected[step] for step in found)
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:

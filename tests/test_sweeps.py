@@ -38,7 +38,7 @@ def test_optuna_search_composes_minimizing_fid():
     cfg = compose_with_hydra(["hparams_search=optuna"])
     assert cfg.optimized_metric == "val/fid" and cfg.hydra.sweeper.direction == "minimize"
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-    assert set(cfg.hydra.sweeper.params) <= {"optimizer.generator.lr", "optimizer.discriminator.lr", "data.batch_size"}
+    assert set(cfg.hydra.sweeper.params) == {"optimizer.generator.lr", "optimizer.discriminator.lr", "data.batch_size"}
 
 
 def sweep(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
