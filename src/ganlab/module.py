@@ -16,6 +16,8 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 
+from ganlab.augment import with_augment
+
 PRIORS = ("normal", "uniform")
 INIT_BATCH_SIZE = 500  # real images behind a data-dependent initialization
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -34,6 +36,7 @@ class GAN(L.LightningModule):
         latent_dim: int = 100,
         prior: str = "normal",  # z ~ N(0, I), or "uniform": z ~ U[-1, 1]
         num_fixed_samples: int = 64,  # size of the fixed noise batch behind the sample grids
+        augment: list[str] | None = None,  # DiffAugment policy on everything D sees in training, e.g. ["translation", "cutout"]
     ):
         super().__init__()
         if prior not in PRIORS:
@@ -41,8 +44,9 @@ class GAN(L.LightningModule):
         self.save_hyperparameters(logger=False)  # train() logs the whole composed config instead
         self.automatic_optimization = False  # D and G take turns: see training_step
         self.generator = instantiate(generator)
-        self.discriminator = instantiate(discriminator)
+        self.discriminator = with_augment(instantiate(discriminator), augment)
         self.loss = instantiate(loss)
+        self.loss.check_discriminator(self.discriminator)  # e.g. BatchNorm in D with a per-example penalty
         d_score = getattr(self.discriminator, "score", "logit")
         if d_score != self.loss.score:
             raise ValueError(
