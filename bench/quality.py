@@ -2,11 +2,14 @@
 
     python bench/quality.py                         # MNIST and Fashion-MNIST, 8 configs each, 1,000 updates
     python bench/quality.py --data mnist --steps 200 --num-samples 10000
+    python bench/quality.py --data mnist --steps 1000 --seeds 0 1 2 --configs "reference DCGAN (PyTorch-GAN)" "dcgan + nsgan"
 
 Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s>`` followed by
 ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt num_samples=<n>``, run in this process through the
 same ``train(cfg)`` and ``evaluate(cfg)`` (the printed commands reproduce a row). Scores are against the test
 split, in the feature space of the dataset's domain classifier; runs land in ``outputs/bench/quality/``.
+The reference row is PyTorch-GAN's DCGAN loop (``bench/reference_dcgan.py``) on the same training split, scored
+the same way. With several ``--seeds`` the tables show the mean and the spread (min to max) per config.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +34,9 @@ from ganlab.evaluate import evaluate
 from ganlab.train import train
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+import reference_dcgan
+
 CONFIGS = {  # name -> train.py overrides
     "seed vanilla GAN (MLP, BCE, batch 100)": ["experiment=seed_vanilla_gan"],
     "seed MSE GAN (MLP, least squares, batch 100)": ["experiment=seed_mse_gan"],
@@ -38,7 +46,9 @@ CONFIGS = {  # name -> train.py overrides
     "dcgan + lsgan": ["model=dcgan", "loss=lsgan"],
     "dcgan + hinge": ["model=dcgan", "loss=hinge"],
     "dcgan + wgan_gp": ["model=dcgan", "loss=wgan_gp"],  # last: 5 critic updates per generator update
+    reference_dcgan.NAME: None,  # bench/reference_dcgan.py, not train.py
 }
+DEFAULT_CONFIGS = list(CONFIGS)
 
 
 def compose_app(name: str, overrides: list[str], output_dir: Path):
@@ -53,12 +63,19 @@ def compose_app(name: str, overrides: list[str], output_dir: Path):
     return cfg
 
 
-def run_row(name: str, overrides: list[str], data: str, args: argparse.Namespace, out_root: Path) -> dict:
-    run_dir = out_root / data / name.split(" (")[0].replace(" + ", "_").replace(" ", "_")
+def slug(name: str) -> str:
+    return name.split(" (")[0].replace(" + ", "_").replace(", ", "_").replace(" ", "_").replace("/", "-")
+
+
+def run_row(name: str, overrides: list[str] | None, data: str, seed: int, args: argparse.Namespace, out_root: Path) -> dict:
+    if overrides is None:  # the reference loop: its own script, the same data and scores
+        return reference_dcgan.run(data, args.steps, seed, args.num_samples)
+    run_dir = out_root / data / f"{slug(name)}_n{args.steps}_s{seed}"
     if run_dir.exists():  # a stale last.ckpt there would be scored instead of this run's
         raise SystemExit(f"{run_dir} exists: remove it, or pass another --out")
-    train_overrides = [*overrides, f"data={data}", f"trainer.max_steps={args.steps}", f"seed={args.seed}", "data.download=false", "callbacks.progress_bar=null"]
-    eval_overrides = [f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"num_samples={args.num_samples}"]
+    extras = [] if args.fid_callback else ["callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]  # no update depends on them
+    train_overrides = [*overrides, f"data={data}", f"trainer.max_steps={args.steps}", f"seed={seed}", "data.download=false", "callbacks.progress_bar=null", *extras]
+    eval_overrides = [f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"num_samples={args.num_samples}", f"data={data}"]
     start = time.perf_counter()
     train(compose_app("train", train_overrides, run_dir))
     train_seconds = time.perf_counter() - start
@@ -66,7 +83,7 @@ def run_row(name: str, overrides: list[str], data: str, args: argparse.Namespace
     return {
         "data": data,
         "config": name,
-        "seed": args.seed,
+        "seed": seed,
         "generator_updates": results["global_step"],
         "train_seconds": train_seconds,
         "command": f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir} && python evaluate.py {' '.join(eval_overrides)}".replace(f"{REPO}/", ""),
@@ -75,32 +92,48 @@ def run_row(name: str, overrides: list[str], data: str, args: argparse.Namespace
     }
 
 
+def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """One value, or the mean and (min to max) of several seeds."""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.mean(values))} ({fmt.format(min(values))} to {fmt.format(max(values))})"
+
+
 def print_tables(rows: list[dict]) -> None:
-    for data in dict.fromkeys(row["data"] for row in rows):
-        subset = sorted((row for row in rows if row["data"] == data), key=lambda row: list(CONFIGS).index(row["config"]))
+    order = {name: i for i, name in enumerate(CONFIGS)}
+    for data, steps in dict.fromkeys((row["data"], row["generator_updates"]) for row in rows):
+        subset = [row for row in rows if row["data"] == data and row["generator_updates"] == steps]
+        groups: dict[str, list[dict]] = {}
+        for row in sorted(subset, key=lambda row: (order.get(row["config"], len(order)), row["seed"])):
+            groups.setdefault(row["config"], []).append(row)
         first = subset[0]
-        print(f"\n{data}: {first['generator_updates']} generator updates, seed {first['seed']}, {first['num_samples']} samples vs {first['reference']}, features {first['extractor']}\n")
-        print("| config | FID | KID x 1000 | classifier score | classes covered | coverage KL | train s |")
-        print("|---|---|---|---|---|---|---|")
-        best = min(row["fid"] for row in subset)
-        for row in subset:
-            fid = f"**{row['fid']:.1f}**" if row["fid"] == best else f"{row['fid']:.1f}"
+        print(f"\n{data}: {steps} generator updates, {first['num_samples']} samples vs {first['reference']}, features {first['extractor']}\n")
+        print("| config | seeds | FID | KID x 1000 | classifier score | classes covered | coverage KL | train s |")
+        print("|---|---|---|---|---|---|---|---|")
+        best = min(statistics.mean(row["fid"] for row in group) for group in groups.values())
+        for name, group in groups.items():
+            fids = [row["fid"] for row in group]
+            fid = spread(fids)
+            fid = f"**{fid}**" if statistics.mean(fids) == best else fid
             print(
-                f"| {row['config']} | {fid} | {1000 * row['kid_mean']:.1f} +- {1000 * row['kid_std']:.1f} | {row['classifier_score']:.2f} | "
-                f"{row['classes_covered']}/10 | {row['coverage_kl']:.3f} | {row['train_seconds']:.0f} |"
+                f"| {name} | {','.join(str(row['seed']) for row in group)} | {fid} | {spread([1000 * row['kid_mean'] for row in group])} | "
+                f"{spread([row['classifier_score'] for row in group], '{:.2f}')} | {spread([row['classes_covered'] for row in group], '{:.1f}')}/10 | "
+                f"{spread([row['coverage_kl'] for row in group], '{:.3f}')} | {spread([row['train_seconds'] for row in group], '{:.0f}')} |"
             )
         print("\ncommands:")
-        for row in subset:
-            print(f"- {row['config']}: `{row['command']}`")
+        for name, group in groups.items():
+            print(f"- {name}: `{group[0]['command']}`")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=["mnist", "fashion_mnist"])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), help="names from CONFIGS (default: all)")
+    parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="names from CONFIGS (default: the seeds' recipes, the base configs and the reference)")
+    parser.add_argument("--custom", nargs="+", default=[], metavar="NAME=OVERRIDES", help='more rows: "name=model=dcgan loss=hinge ..." (space-separated train.py overrides)')
     parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
     parser.add_argument("--num-samples", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed: tables show mean and spread")
+    parser.add_argument("--fid-callback", action="store_true", help="keep the FID callback during training (it changes no update, costs time)")
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench" / "quality")
     parser.add_argument("--report", action="store_true", help="only print the tables of the rows in <out>/results.jsonl")
     args = parser.parse_args()
@@ -108,16 +141,21 @@ def main() -> None:
     if args.report:
         return print_tables([json.loads(line) for line in results_path.read_text().splitlines()])
 
+    configs = {name: CONFIGS[name] for name in args.configs}
+    for custom in args.custom:
+        name, _, overrides = custom.partition("=")
+        configs[name] = overrides.split()
     print(f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for data in args.data:
-        for name in args.configs:
-            row = run_row(name, CONFIGS[name], data, args, args.out)
-            rows.append(row)
-            with results_path.open("a") as f:  # survives an interrupted benchmark
-                f.write(json.dumps(row) + "\n")
-            print(f"[{data}] {name}: FID {row['fid']:.2f} ({row['train_seconds']:.0f} s)", flush=True)
+        for name, overrides in configs.items():
+            for seed in args.seeds:
+                row = run_row(name, overrides, data, seed, args, args.out)
+                rows.append(row)
+                with results_path.open("a") as f:  # survives an interrupted benchmark
+                    f.write(json.dumps(row) + "\n")
+                print(f"[{data}] {name} seed {seed}: FID {row['fid']:.2f} ({row['train_seconds']:.0f} s)", flush=True)
     print_tables(rows)
     print(f"\nrows appended to {results_path}")
 

@@ -4,9 +4,10 @@ Every objective has ``d_loss(real_logits, fake_logits)`` (minimized by the discr
 ``g_loss(fake_logits)`` (minimized by the generator). Log-sigmoid terms are written with softplus, which is
 stable for large logits: ``softplus(-x) = -log(sigmoid(x))`` and ``softplus(x) = -log(1 - sigmoid(x))``.
 An objective also declares what it needs beyond the logits, so that the LightningModule stays generic:
-``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator (gradient penalty), a
-``constrain_discriminator`` applied after each discriminator update (weight clipping), a state that a resumed
-run goes on from (BEGAN's k_t, through ``state_dict``), and ``metrics`` to log as curves
+``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator (gradient penalty; any
+objective takes R1 with ``r1_gamma > 0``), a ``constrain_discriminator`` applied after each discriminator update
+(weight clipping), a state that a resumed run goes on from (BEGAN's k_t, R1's update count, through
+``state_dict``), and ``metrics`` to log as curves
 (the critic's Wasserstein estimate, BEGAN's convergence measure).
 """
 
@@ -25,6 +26,17 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Te
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
+def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
+    """E[||grad_x D(x)||_2^2] on real images: the zero-centred R1 penalty (Mescheder et al. 2018), unweighted.
+
+    It pushes D's gradient to zero on the data, where a perfect G would put its samples, which damps the
+    oscillations around the equilibrium. The caller weighs it by gamma / 2.
+    """
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)  # (B, C, H, W)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 class GANLoss:
     """Base objective: one discriminator step per generator step and no penalty."""
 
@@ -33,10 +45,39 @@ class GANLoss:
     #: What the discriminator's score is: a "logit", or a "reconstruction_error" (BEGAN's autoencoder).
     score = "logit"
 
-    def __init__(self, discriminator_steps: int = 1):
+    #: True when ``d_penalty`` differentiates D per example (WGAN-GP): BatchNorm in D would mix the examples.
+    per_example_penalty = False
+
+    def __init__(self, discriminator_steps: int = 1, r1_gamma: float = 0.0, r1_every: int = 1):
         if discriminator_steps < 1:
             raise ValueError(f"loss.discriminator_steps must be >= 1, got {discriminator_steps}")
+        if r1_gamma < 0 or r1_every < 1:
+            raise ValueError(f"loss.r1_gamma must be >= 0 and loss.r1_every >= 1, got {r1_gamma} and {r1_every}")
         self.discriminator_steps = discriminator_steps
+        # R1 (0: off), computed every r1_every-th discriminator update and then weighted r1_every times as much
+        # (lazy regularization, Karras et al. 2020): the same strength at a fraction of the cost.
+        self.r1_gamma, self.r1_every = r1_gamma, r1_every
+        self.r1_updates = 0  # discriminator updates seen, for r1_every; checkpointed through state_dict
+
+    def check_discriminator(self, discriminator: nn.Module) -> None:
+        """Refuse a discriminator this objective cannot train correctly (called once, when the model is built)."""
+        from ganlab.stabilizers import has_batchnorm
+
+        if (self.per_example_penalty or self.r1_gamma > 0) and has_batchnorm(discriminator):
+            penalty = "R1 (loss.r1_gamma > 0)" if self.r1_gamma > 0 else f"{type(self).__name__}'s gradient penalty"
+            raise ValueError(
+                f"{penalty} needs each D(x_i) to depend on x_i alone, but the discriminator has BatchNorm, which mixes "
+                f"the examples of a batch: set model.discriminator.batchnorm=false (spectral_norm=true is the per-example alternative)"
+            )
+
+    def r1_term(self, discriminator: nn.Module, real: Tensor) -> Tensor:
+        """gamma / 2 * R1 on every r1_every-th discriminator update (times r1_every), else zero."""
+        if self.r1_gamma == 0:
+            return real.new_zeros(())
+        self.r1_updates += 1
+        if (self.r1_updates - 1) % self.r1_every:
+            return real.new_zeros(())
+        return 0.5 * self.r1_gamma * self.r1_every * r1_penalty(discriminator, real)
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
@@ -45,14 +86,14 @@ class GANLoss:
         raise NotImplementedError
 
     def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        """Extra discriminator term (already weighted); zero unless the objective needs one."""
-        return real.new_zeros(())
+        """Extra discriminator term (already weighted): R1 when ``r1_gamma > 0``, else zero; once per D update."""
+        return self.r1_term(discriminator, real)
 
     def constrain_discriminator(self, discriminator: nn.Module) -> None:
         """Called after every discriminator update (WGAN's weight clipping); nothing by default."""
 
     def state_dict(self) -> dict[str, float]:
-        return {}
+        return {"r1_updates": self.r1_updates} if self.r1_gamma > 0 else {}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         for name, value in state.items():
@@ -95,8 +136,8 @@ class LeastSquaresGAN(GANLoss):
 
     probabilistic = False
 
-    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, discriminator_steps: int = 1):
-        super().__init__(discriminator_steps)
+    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, discriminator_steps: int = 1, r1_gamma: float = 0.0, r1_every: int = 1):
+        super().__init__(discriminator_steps, r1_gamma, r1_every)
         self.a, self.b, self.c = a, b, c
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -128,8 +169,8 @@ class WassersteinClip(Wasserstein):
     clipped to [-c, c], which bounds its Lipschitz constant. The paper's defaults: c = 0.01, 5 critic updates
     per generator update, and RMSprop with lr 5e-5 (optimizer=rmsprop; momentum made training unstable)."""
 
-    def __init__(self, clip_value: float = 0.01, discriminator_steps: int = 5):
-        super().__init__(discriminator_steps)
+    def __init__(self, clip_value: float = 0.01, discriminator_steps: int = 5, r1_gamma: float = 0.0, r1_every: int = 1):
+        super().__init__(discriminator_steps, r1_gamma, r1_every)
         if clip_value <= 0:
             raise ValueError(f"loss.clip_value must be > 0, got {clip_value}")
         self.clip_value = clip_value
@@ -143,12 +184,14 @@ class WassersteinClip(Wasserstein):
 class WassersteinGP(Wasserstein):
     """WGAN-GP (Gulrajani et al. 2017): critic estimates W(real, fake); gradient penalty keeps it 1-Lipschitz."""
 
-    def __init__(self, gp_weight: float = 10.0, discriminator_steps: int = 5):
-        super().__init__(discriminator_steps)
+    per_example_penalty = True
+
+    def __init__(self, gp_weight: float = 10.0, discriminator_steps: int = 5, r1_gamma: float = 0.0, r1_every: int = 1):
+        super().__init__(discriminator_steps, r1_gamma, r1_every)
         self.gp_weight = gp_weight
 
     def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        return self.gp_weight * gradient_penalty(discriminator, real, fake)
+        return self.gp_weight * gradient_penalty(discriminator, real, fake) + super().d_penalty(discriminator, real, fake)
 
 
 class Hinge(GANLoss):
@@ -173,8 +216,8 @@ class BoundaryEquilibrium(GANLoss):
     probabilistic = False
     score = "reconstruction_error"
 
-    def __init__(self, gamma: float = 0.75, lambda_k: float = 0.001, k: float = 0.0, discriminator_steps: int = 1):
-        super().__init__(discriminator_steps)
+    def __init__(self, gamma: float = 0.75, lambda_k: float = 0.001, k: float = 0.0, discriminator_steps: int = 1, r1_gamma: float = 0.0, r1_every: int = 1):
+        super().__init__(discriminator_steps, r1_gamma, r1_every)
         if not 0 < gamma <= 1:
             raise ValueError(f"loss.gamma must be in (0, 1], got {gamma}")
         if not 0 <= k <= 1:
@@ -192,7 +235,7 @@ class BoundaryEquilibrium(GANLoss):
         self.k = min(max(self.k + self.lambda_k * balance, 0.0), 1.0)
 
     def state_dict(self) -> dict[str, float]:
-        return {"k": self.k}
+        return {**super().state_dict(), "k": self.k}
 
     def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
         real, fake = real_scores.mean(), fake_scores.mean()

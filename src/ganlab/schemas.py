@@ -113,6 +113,13 @@ class GANSchema(ModelSchema):
 
 
 @dataclass
+class DCGANSchema(GANSchema):
+    """conf/model/dcgan.yaml: the GAN plus DiffAugment (``model.augment=[translation,cutout]``)."""
+
+    augment: Optional[List[str]] = None
+
+
+@dataclass
 class ConditionalGANSchema(ModelSchema):
     """ganlab.models.cgan.ConditionalGAN: conf/model/cgan.yaml."""
 
@@ -157,6 +164,8 @@ class LossSchema:
 
     _target_: str = MISSING
     discriminator_steps: int = at_least(1, 1)
+    r1_gamma: float = at_least(0.0, 0.0)  # zero-centred R1 penalty on real images, gamma / 2 * E||grad D(x)||^2; 0: off
+    r1_every: int = at_least(1, 1)  # lazy R1: every k-th discriminator update, weighted k times
 
 
 @dataclass
@@ -246,6 +255,7 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainSchema)
     cs.store(group="schema/model", name="gan", node=GANSchema)
+    cs.store(group="schema/model", name="dcgan", node=DCGANSchema)
     cs.store(group="schema/model", name="cgan", node=ConditionalGANSchema)
     cs.store(group="schema/model", name="acgan", node=ACGANSchema)
     cs.store(group="schema/model", name="sgan", node=SemiSupervisedGANSchema)

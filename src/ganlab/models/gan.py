@@ -31,6 +31,7 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from ganlab.augment import with_augment
 from ganlab.checkpoints import current_target, legacy_hparams
 
 PRIORS = ("normal", "uniform")
@@ -71,6 +72,7 @@ class GAN(L.LightningModule):
         latent_dim: int = 100,
         prior: str = "normal",  # z ~ N(0, I), or "uniform": z ~ U[-1, 1]
         num_fixed_samples: int = 64,  # size of the fixed noise batch behind the sample grids
+        augment: list[str] | None = None,  # DiffAugment policy on everything D sees in training, e.g. ["translation", "cutout"]
     ):
         super().__init__()
         if prior not in PRIORS:
@@ -80,6 +82,7 @@ class GAN(L.LightningModule):
         self.loss = instantiate(loss)
         self.build_networks(generator, discriminator)
         for network in self.discriminator_networks():
+            self.loss.check_discriminator(network)  # e.g. BatchNorm in D with a per-example penalty
             d_score = getattr(network, "score", "logit")
             if d_score != self.loss.score:
                 raise ValueError(
@@ -93,7 +96,7 @@ class GAN(L.LightningModule):
     # ---- hooks a variant overrides ---------------------------------------------------------------------
     def build_networks(self, generator: dict[str, Any], discriminator: dict[str, Any]) -> None:
         self.generator = instantiate(generator)
-        self.discriminator = instantiate(discriminator)
+        self.discriminator = with_augment(instantiate(discriminator), self.hparams.get("augment"))
 
     def generator_networks(self) -> list[nn.Module]:
         """The networks the generator optimizer trains (and that sampling puts in eval mode)."""

@@ -5,15 +5,27 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.networks.layers import check_divisible_by_4, dcgan_init
+from ganlab.stabilizers import UPSAMPLING, spectral_normalize
 
+
+def _up(in_channels: int, out_channels: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """2x upsampling: a 4x4 stride-2 transposed conv, or nearest-neighbour 2x then a 3x3 conv (no checkerboard:
+    every output pixel sees the same number of kernel taps; Odena et al. 2016)."""
+    if upsample == "transposed":
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)]
 
 
 class Generator(nn.Module):
-    """z -> dense -> (2c, H/4, W/4) -> ConvT 2x -> (c, H/2, W/2) -> ConvT 2x -> (C, H, W) -> tanh, c = base_channels."""
+    """z -> dense -> (2c, H/4, W/4) -> up 2x -> (c, H/2, W/2) -> up 2x -> (C, H, W) -> tanh, c = base_channels.
 
-    def __init__(self, latent_dim: int = 100, base_channels: int = 64, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    ``upsample``: "transposed" (4x4 stride-2 transposed convs) or "nearest" (nearest 2x + 3x3 conv)."""
+
+    def __init__(self, latent_dim: int = 100, base_channels: int = 64, image_shape: tuple[int, int, int] = (1, 28, 28), upsample: str = "transposed"):
         super().__init__()
         check_divisible_by_4(image_shape, "dcgan")
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"model.generator.upsample must be one of {UPSAMPLING}, got {upsample!r}")
         channels, height, width = image_shape
         self.start_shape = (2 * base_channels, height // 4, width // 4)
         self.project = nn.Sequential(
@@ -22,10 +34,10 @@ class Generator(nn.Module):
             nn.ReLU(),
         )
         self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(2 * base_channels, base_channels, 4, stride=2, padding=1, bias=False),
+            *_up(2 * base_channels, base_channels, upsample, bias=False),
             nn.BatchNorm2d(base_channels),
             nn.ReLU(),
-            nn.ConvTranspose2d(base_channels, channels, 4, stride=2, padding=1),
+            *_up(base_channels, channels, upsample, bias=True),
             nn.Tanh(),
         )
         self.apply(dcgan_init)
@@ -35,16 +47,17 @@ class Generator(nn.Module):
         return self.upsample(x)  # (B, C, H, W)
 
 
-def discriminator_trunk(base_channels: int, dropout: float, image_shape: tuple[int, int, int]) -> tuple[nn.Sequential, int]:
+def discriminator_trunk(base_channels: int, dropout: float, image_shape: tuple[int, int, int], batchnorm: bool = False) -> tuple[nn.Sequential, int]:
     """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
-    (B, F) features, and F."""
+    (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer)."""
     check_divisible_by_4(image_shape, "dcgan")
     channels, height, width = image_shape
     trunk = nn.Sequential(
         nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),
         nn.LeakyReLU(0.2),
         nn.Dropout(dropout),
-        nn.Conv2d(base_channels, 2 * base_channels, 4, stride=2, padding=1),
+        nn.Conv2d(base_channels, 2 * base_channels, 4, stride=2, padding=1, bias=not batchnorm),
+        *([nn.BatchNorm2d(2 * base_channels)] if batchnorm else []),
         nn.LeakyReLU(0.2),
         nn.Dropout(dropout),
         nn.Flatten(),
@@ -55,15 +68,25 @@ def discriminator_trunk(base_channels: int, dropout: float, image_shape: tuple[i
 class Discriminator(nn.Module):
     """(C, H, W) -> strided conv -> (c, H/2, W/2) -> strided conv -> (2c, H/4, W/4) -> linear -> logit.
 
-    LeakyReLU(0.2) and dropout, no pooling and no BatchNorm: per-example gradient penalties (WGAN-GP) need D
-    to treat each example on its own.
+    LeakyReLU(0.2) and dropout, no pooling and by default no BatchNorm: per-example gradient penalties (WGAN-GP,
+    R1) need D to treat each example on its own (``batchnorm=true`` is refused with them). ``spectral_norm``
+    divides every conv and linear weight by its largest singular value (Miyato et al. 2018).
     """
 
-    def __init__(self, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        base_channels: int = 64,
+        dropout: float = 0.3,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        spectral_norm: bool = False,
+        batchnorm: bool = False,
+    ):
         super().__init__()
-        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape)
-        self.net = nn.Sequential(*trunk, nn.Linear(feature_dim, 1))  # one flat Sequential: net.0 ... net.7
+        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm)
+        self.net = nn.Sequential(*trunk, nn.Linear(feature_dim, 1))  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm)
         self.apply(dcgan_init)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images).squeeze(1)  # (B, C, H, W) -> (B,)

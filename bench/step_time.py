@@ -1,0 +1,91 @@
+"""Seconds per generator update: the project's GAN for given train.py overrides, and the reference loop.
+
+    OMP_NUM_THREADS=1 python bench/step_time.py --steps 100 --configs "" "model.generator.upsample=nearest" reference
+
+Each config runs in this process after ``--warmup`` updates, in a bare ``lightning.Trainer`` (no logger,
+checkpoints, validation or progress bar), and configs are interleaved ``--repeats`` times; the median is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+
+import ganlab.config  # noqa: F401  (registers the config schemas)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def project_seconds(overrides: list[str], warmup: int, steps: int, data: str) -> float:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"data={data}", "data.download=false"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    gan = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
+    datamodule = instantiate(cfg.data, discriminator_steps=gan.discriminator_steps)
+
+    class StepClock(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.global_step == warmup:
+                self.start = time.perf_counter()
+
+        def on_train_end(self, trainer, pl_module):
+            self.seconds = time.perf_counter() - self.start
+
+    clock = StepClock()
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, max_steps=warmup + steps, max_epochs=-1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+        use_distributed_sampler=False, callbacks=[clock],
+    )
+    trainer.fit(gan, datamodule=datamodule)
+    return clock.seconds / steps
+
+
+def reference_seconds(warmup: int, steps: int, data: str) -> float:
+    from reference_dcgan import datamodule_for, train_reference
+
+    datamodule, _ = datamodule_for(data, 0)
+    images, labels = datamodule.train_set.tensors
+    train_images, _ = datamodule.on_after_batch_transfer((images, labels), 0)
+    train_reference(train_images, warmup, 0)
+    start = time.perf_counter()
+    train_reference(train_images, steps, 0)
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["", "reference"], help='space-separated train.py overrides per config ("" = default), or "reference"')
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--data", default="mnist")
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {config: [] for config in args.configs}
+    for _ in range(args.repeats):
+        for config in args.configs:
+            torch.manual_seed(0)
+            if config == "reference":
+                seconds = reference_seconds(args.warmup, args.steps, args.data)
+            else:
+                seconds = project_seconds(config.split(), args.warmup, args.steps, args.data)
+            times[config].append(seconds)
+    base = statistics.median(times[args.configs[0]])
+    for config, values in times.items():
+        median = statistics.median(values)
+        print(json.dumps({"config": config or "default", "threads": torch.get_num_threads(), "steps": args.steps, "seconds_per_update": round(median, 4), "runs": [round(v, 4) for v in values], "vs_first": round(median / base, 2)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Stabilizers: spectral normalization, R1, DiffAugment, nearest-neighbour upsampling, BatchNorm in D."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from ganlab.augment import AugmentedDiscriminator, cutout, diff_augment, translation
+from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, r1_penalty
+from ganlab.networks import dcgan
+from ganlab.models.gan import GAN
+
+SHAPE = (1, 28, 28)
+
+
+def tiny_gan(augment=None, loss=None, **discriminator):
+    return GAN(
+        generator={"_target_": "ganlab.networks.dcgan.Generator", "latent_dim": 8, "base_channels": 4},
+        discriminator={"_target_": "ganlab.networks.dcgan.Discriminator", "base_channels": 4, **discriminator},
+        loss=loss or {"_target_": "ganlab.losses.NonSaturatingGAN"},
+        optimizer={"discriminator": {"_target_": "torch.optim.Adam"}, "generator": {"_target_": "torch.optim.Adam"}},
+        latent_dim=8,
+        augment=augment,
+    )
+
+
+# ---- spectral normalization ------------------------------------------------------------------------------
+def test_spectral_norm_makes_every_layer_largest_singular_value_one():
+    torch.manual_seed(0)
+    discriminator = dcgan.Discriminator(base_channels=4, dropout=0.0, spectral_norm=True)
+    for _ in range(30):  # each training forward pass is one power iteration
+        discriminator(torch.randn(8, *SHAPE))
+    layers = [m for m in discriminator.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(layers) == 3 and all(hasattr(m, "parametrizations") for m in layers)
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)  # (out, in * k * k)
+        assert sigma.item() == pytest.approx(1.0, abs=0.02)
+        raw = torch.linalg.matrix_norm(layer.parametrizations.weight.original.detach().flatten(1), ord=2)
+        assert raw.item() != pytest.approx(1.0, abs=0.1)  # the normalization, not the init, did it
+
+
+# ---- R1 --------------------------------------------------------------------------------------------------
+class Constant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Parameter(torch.tensor(3.0))
+
+    def forward(self, x):
+        return self.c + 0 * x.flatten(1).sum(1)  # (B,), independent of x
+
+
+def test_r1_is_zero_for_a_constant_discriminator():
+    assert r1_penalty(Constant(), torch.randn(4, *SHAPE)).item() == 0.0
+
+
+def test_r1_is_the_squared_weight_norm_for_a_linear_discriminator_and_gamma_weights_it():
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 1), nn.Flatten(0))  # D(x) = w.x + b: grad_x D = w
+    expected = linear[1].weight.pow(2).sum()
+    real = torch.randn(6, *SHAPE)
+    assert r1_penalty(linear, real).item() == pytest.approx(expected.item(), rel=1e-5)
+    loss = Hinge(r1_gamma=10.0)
+    assert loss.d_penalty(linear, real, real).item() == pytest.approx(5.0 * expected.item(), rel=1e-5)
+    # differentiable in D's weights (create_graph): the penalty trains D
+    r1_penalty(linear, real).backward()
+    assert linear[1].weight.grad.abs().sum() > 0
+
+
+def test_lazy_r1_every_k_updates_weighted_k_times():
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 1), nn.Flatten(0))
+    real = torch.randn(2, *SHAPE)
+    full = r1_penalty(linear, real).item()
+    loss = NonSaturatingGAN(r1_gamma=2.0, r1_every=4)
+    terms = [loss.d_penalty(linear, real, real).item() for _ in range(8)]
+    assert terms[0] == pytest.approx(4 * full, rel=1e-5) and terms[4] == pytest.approx(4 * full, rel=1e-5)
+    assert [t for i, t in enumerate(terms) if i % 4] == [0.0] * 6
+    assert loss.state_dict() == {"r1_updates": 8}  # a resumed run keeps the cadence
+    assert NonSaturatingGAN().d_penalty(linear, real, real).item() == 0.0  # off by default
+
+
+# ---- DiffAugment -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("augment", [translation, cutout, lambda x: diff_augment(x, ["translation", "cutout"])])
+def test_augmentations_keep_shape_and_range_and_pass_gradients(augment):
+    torch.manual_seed(0)
+    x = (torch.rand(16, *SHAPE) * 2 - 1).requires_grad_(True)
+    y = augment(x)
+    assert y.shape == x.shape
+    assert y.min() >= -1 and y.max() <= 1
+    assert not torch.equal(y, x)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_translation_moves_content_and_cutout_zeroes_a_square_per_image():
+    torch.manual_seed(0)
+    x = torch.rand(64, *SHAPE) + 0.5  # no zeros anywhere
+    shifted = translation(x)
+    assert (shifted == 0).flatten(1).any(1).float().mean() > 0.5  # most images shifted in some zero padding
+    cut = cutout(x)
+    assert ((cut == 0).flatten(1).sum(1) >= 7 * 7).all()  # at least a quarter of the 14x14 square, even at a corner
+
+
+def test_diffaugment_reaches_real_and_fake_batches_in_both_updates_and_not_validation():
+    torch.manual_seed(0)
+    model = tiny_gan(augment=["translation", "cutout"])
+    assert isinstance(model.discriminator, AugmentedDiscriminator)
+    seen = []
+    model.discriminator.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    real = torch.rand(8, *SHAPE) * 0.5 + 0.5  # no exact zeros; G's tanh output has none either
+    model.discriminator_loss(real, torch.zeros(8))  # D(real), D(fake)
+    model.generator_loss(real, torch.zeros(8))  # D(G(z))
+    assert len(seen) == 3
+    for batch in seen:  # every image D saw carries a cutout square
+        assert ((batch == 0).flatten(1).sum(1) >= 7 * 7).all()
+    model.eval()
+    seen.clear()
+    model.discriminator(real)
+    assert torch.equal(seen[0], real)  # validation sees the images as they are
+
+
+def test_augment_policy_is_checked_by_name():
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        tiny_gan(augment=["color"])
+
+
+# ---- generator upsampling --------------------------------------------------------------------------------
+def test_nearest_upsampling_generator_has_no_transposed_convs_and_keeps_shape_and_range():
+    generator = dcgan.Generator(latent_dim=8, base_channels=4, upsample="nearest")
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in generator.modules())
+    assert sum(isinstance(m, nn.Upsample) for m in generator.modules()) == 2
+    images = generator(torch.randn(3, 8) * 10)
+    assert images.shape == (3, *SHAPE) and images.min() >= -1 and images.max() <= 1
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        dcgan.Generator(upsample="bilinear")
+
+
+# ---- BatchNorm in D --------------------------------------------------------------------------------------
+def test_batchnorm_discriminator_is_refused_with_per_example_penalties_only():
+    gan = tiny_gan(batchnorm=True)  # nsgan: fine
+    assert any(isinstance(m, nn.BatchNorm2d) for m in gan.discriminator.modules())
+    with pytest.raises(ValueError, match="BatchNorm"):
+        tiny_gan(batchnorm=True, loss={"_target_": "ganlab.losses.WassersteinGP"})
+    with pytest.raises(ValueError, match="r1_gamma"):
+        tiny_gan(batchnorm=True, loss={"_target_": "ganlab.losses.Hinge", "r1_gamma": 1.0})
+    tiny_gan(loss={"_target_": "ganlab.losses.WassersteinGP", "r1_gamma": 1.0})  # no BatchNorm: fine
+    assert WassersteinGP.per_example_penalty and not NonSaturatingGAN.per_example_penalty
+
+
+# ---- config switches -------------------------------------------------------------------------------------
+def test_config_switches_compose_and_build(make_cfg):
+    cfg = make_cfg([
+        "model.generator.upsample=nearest", "model.discriminator.spectral_norm=true", "model.augment=[translation,cutout]",
+        "loss=hinge", "loss.r1_gamma=0.1", "loss.r1_every=4", "optimizer=ttur",
+    ])
+    model = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
+    assert isinstance(model.discriminator, AugmentedDiscriminator)
+    assert (model.loss.r1_gamma, model.loss.r1_every) == (0.1, 4)
+    d_opt, g_opt = model.configure_optimizers()
+    assert d_opt.defaults["lr"] == 4 * g_opt.defaults["lr"]
+    with pytest.raises(Exception, match="spectral_nrom"):
+        make_cfg(["model.discriminator.spectral_nrom=true"])
