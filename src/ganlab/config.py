@@ -28,6 +28,8 @@ def _bound_violation(key: str, value: Any, metadata: dict[str, Any]) -> str | No
         return f"{key}={value} must be > {metadata['above']}"
     if "at_least" in metadata and not value >= metadata["at_least"]:
         return f"{key}={value} must be >= {metadata['at_least']}"
+    if "below" in metadata and not value < metadata["below"]:
+        return f"{key}={value} must be < {metadata['below']}"
     return None
 
 
@@ -186,4 +188,10 @@ class CheckOutputDir(Callback):
             self._check(None, config)
 
 
+def same_path(a: str, b: str) -> bool:
+    """Whether two paths name the same place (``data.fallback``: is data.root the default data dir?)."""
+    return Path(str(a)).expanduser().absolute() == Path(str(b)).expanduser().absolute()
+
+
 OmegaConf.register_new_resolver("resume_dir", resume_dir, replace=True)
+OmegaConf.register_new_resolver("same_path", same_path, replace=True)
