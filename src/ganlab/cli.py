@@ -18,13 +18,14 @@ from ganlab.config import ConfigError
 from ganlab.data.idx import DataFileError
 from ganlab.distributed import in_multirun
 from ganlab.errors import one_line, report_in_one_line
+from ganlab.runlock import RunDirBusy
 from ganlab.train import train
 
 log = logging.getLogger("ganlab")
 report_in_one_line()  # composition errors (bad YAML, unknown option, missing key): one line; HYDRA_FULL_ERROR=1 for all
 
 # Failures whose message says everything: a traceback would only hide it.
-USER_ERRORS = (ConfigError, DataFileError, CheckpointError, DivergenceError)
+USER_ERRORS = (ConfigError, DataFileError, CheckpointError, DivergenceError, RunDirBusy)
 
 
 def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

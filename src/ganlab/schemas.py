@@ -74,6 +74,7 @@ class TrainerSchema:
     enable_checkpointing: bool = True
     detect_anomaly: bool = False
     fast_dev_run: Any = False
+    plugins: Any = None  # conf/trainer/default.yaml: atomic checkpoint writes (ganlab.checkpoints.AtomicCheckpointIO)
 
 
 # ---- top level -------------------------------------------------------------------------------------------
