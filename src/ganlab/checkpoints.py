@@ -3,10 +3,17 @@ checkpoints saved before the package moved to its ``models/`` + ``networks/`` la
 
 from __future__ import annotations
 
+import errno
+import io
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+log = logging.getLogger(__name__)
 
 # Class paths a checkpoint may hold (``gan_class``, hyper-parameters' ``_target_``, the data record), as they
 # were before the layout move, and where those classes live now. Tested with checkpoints the old code saved.
@@ -64,31 +71,60 @@ def _model_settings(hparams: dict[str, Any], prefix: str = "model.") -> dict[str
     return flat
 
 
-def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: str | Path) -> None:
-    """Fail with one line, before training, when ``ckpt_path`` cannot be resumed into ``model``.
+def _load(path: Path) -> dict[str, Any]:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint["state_dict"]  # noqa: B018  (a checkpoint at all)
+    return checkpoint
+
+
+def newest_good_checkpoint(directory: Path, skip: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The readable checkpoint of ``directory`` with the highest ``global_step`` (newest file on a tie)."""
+    best = None
+    for candidate in sorted(directory.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True):
+        if candidate == skip:
+            continue
+        try:
+            checkpoint = _load(candidate)
+        except Exception:  # noqa: BLE001  (damaged too: try the next)
+            continue
+        if best is None or checkpoint.get("global_step", -1) > best[1].get("global_step", -1):
+            best = (candidate, checkpoint)
+    return best
+
+
+def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: str | Path) -> str | None:
+    """The checkpoint to resume from; fail with one line, before training, when ``ckpt_path`` cannot be resumed
+    into ``model``.
 
     A checkpoint of another architecture would otherwise fail deep in ``load_state_dict`` with a list of
-    mismatched tensors; this names the model settings that differ instead.
+    mismatched tensors; this names the model settings that differ instead. A damaged ``last.ckpt`` (a disk that
+    lost its tail, a copy cut short) gives way, with a warning, to the newest good checkpoint beside it.
     """
     if ckpt_path in (None, "best", "hpc", "registry"):
-        return
+        return ckpt_path
     path = Path(output_dir) / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
     if ckpt_path == "last" and not path.exists():
-        return  # Lightning starts from scratch with a warning: a first run under a "resume if possible" command
+        return ckpt_path  # Lightning starts from scratch with a warning: a first run under a "resume if possible" command
     if not path.is_file():
         raise CheckpointError(
             f"ckpt_path={ckpt_path}: no such checkpoint file; give the path of a .ckpt file "
             f"(outputs/runs/<run>/checkpoints/last.ckpt), or drop ckpt_path to start a new run"
         )
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        state, hparams = checkpoint["state_dict"], checkpoint.get("hyper_parameters", {})
+        checkpoint = _load(path)
     except Exception as err:  # truncated file, not a checkpoint at all
-        raise CheckpointError(f"ckpt_path={ckpt_path}: not a readable Lightning checkpoint ({type(err).__name__}); use another checkpoint of the run, e.g. its step_*.ckpt") from None
+        fallback = newest_good_checkpoint(path.parent, skip=path) if path.name == "last.ckpt" else None
+        if fallback is None:
+            raise CheckpointError(f"ckpt_path={ckpt_path}: not a readable Lightning checkpoint ({type(err).__name__}); use another checkpoint of the run, e.g. its step_*.ckpt") from None
+        log.warning("%s is damaged (%s): resuming from %s (step %s), the newest good checkpoint of the run",
+                    path, type(err).__name__, fallback[0], fallback[1].get("global_step"))
+        path, checkpoint = fallback
+        ckpt_path = str(path)
+    state, hparams = checkpoint["state_dict"], checkpoint.get("hyper_parameters", {})
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
     found = {name: tuple(tensor.shape) for name, tensor in state.items()}
     if expected == found:
-        return
+        return ckpt_path if ckpt_path == "last" else str(path)
     ours, theirs = _model_settings(dict(getattr(model, "hparams", {}))), _model_settings(hparams)
     keys = sorted(ours.keys() | theirs.keys(), key=lambda key: (not key.endswith("_target_"), key))  # architectures first
     differing = [f"{key}={theirs.get(key)!r} (here {ours.get(key)!r})" for key in keys if ours.get(key) != theirs.get(key)]
@@ -97,3 +133,62 @@ def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: s
         f"ckpt_path={ckpt_path} was trained with another model config: {detail}. Resume it with the model "
         f"settings it was trained with, or start a new run without ckpt_path"
     )
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory
+    finally:
+        os.close(fd)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoint writes that a crash cannot tear: the bytes go to a temporary file beside the target, which is
+    fsynced and then renamed over it. A run killed at any moment (SIGKILL, power) leaves the previous file or
+    the new one, never half of one; a full disk fails with one line and leaves the previous checkpoint intact.
+
+    (Lightning's own write truncates the target first and then writes it: a kill in between loses ``last.ckpt``.)
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)  # serialize first: an error here touches no file
+        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(temporary, "wb") as f:
+                self._write(f, buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, path)
+            _fsync_dir(path.parent)
+        except OSError as err:
+            temporary.unlink(missing_ok=True)
+            kept = [p.name for p in sorted(path.parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)]
+            intact = f"{path.name} as it was" if path.exists() else "nothing"
+            what = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else (err.strerror or str(err))
+            raise CheckpointError(
+                f"could not write checkpoint {path}: {what}; kept {intact} (checkpoints in {path.parent}: "
+                f"{', '.join(kept) or 'none'}). Free space (or choose hydra.run.dir elsewhere) and resume with "
+                f"ckpt_path={path.parent / 'last.ckpt'}"
+            ) from None
+
+    @staticmethod
+    def _write(f: Any, data: memoryview) -> None:
+        """The one write (a seam for tests that simulate a full disk)."""
+        f.write(data)
+
+    @staticmethod
+    def remove_stale_temporaries(directory: Path) -> None:
+        """Temporary files of writes that a killed run left behind."""
+        for stale in directory.glob(".*.ckpt.tmp-*"):
+            stale.unlink(missing_ok=True)

@@ -7,7 +7,9 @@ import logging
 import signal
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.callbacks.checkpoint_on_signal import Interrupted
 from ganlab.callbacks.divergence_guard import DivergenceError
@@ -15,12 +17,15 @@ from ganlab.checkpoints import CheckpointError
 from ganlab.config import ConfigError
 from ganlab.data.idx import DataFileError
 from ganlab.distributed import in_multirun
+from ganlab.errors import one_line, report_in_one_line
+from ganlab.runlock import RunDirBusy
 from ganlab.train import train
 
 log = logging.getLogger("ganlab")
+report_in_one_line()  # composition errors (bad YAML, unknown option, missing key): one line; HYDRA_FULL_ERROR=1 for all
 
 # Failures whose message says everything: a traceback would only hide it.
-USER_ERRORS = (ConfigError, DataFileError, CheckpointError, DivergenceError)
+USER_ERRORS = (ConfigError, DataFileError, CheckpointError, DivergenceError, RunDirBusy)
 
 
 def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
@@ -47,4 +52,10 @@ def run(cfg: DictConfig) -> float | None:
         if in_multirun():
             raise
         log.error("%s", err)
+        raise SystemExit(1) from None
+    except (OmegaConfBaseException, InstantiationException) as err:  # an interpolation to a missing key, a bad value
+        line = one_line(err)
+        if line is None or in_multirun():
+            raise
+        log.error("%s", line)
         raise SystemExit(1) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 import ganlab.schemas  # noqa: F401  (registers the schemas that the YAML files extend)
@@ -27,6 +28,8 @@ def _bound_violation(key: str, value: Any, metadata: dict[str, Any]) -> str | No
         return f"{key}={value} must be > {metadata['above']}"
     if "at_least" in metadata and not value >= metadata["at_least"]:
         return f"{key}={value} must be >= {metadata['at_least']}"
+    if "below" in metadata and not value < metadata["below"]:
+        return f"{key}={value} must be < {metadata['below']}"
     return None
 
 
@@ -49,6 +52,24 @@ def check_bounds(cfg: DictConfig, prefix: str = "") -> None:
                 raise ConfigError(f"{problem}; set {name} to a value in range{example}")
 
 
+def check_image_shape(cfg: DictConfig) -> None:
+    """The networks are built for ``image_shape``: one that differs from the data's fails here, in one line."""
+    data_shape = cfg.get("data", {}).get("image_shape") if isinstance(cfg.get("data"), DictConfig) else None
+    model = cfg.get("model")
+    if data_shape is None or not isinstance(model, DictConfig):
+        return
+    if len(data_shape) != 3 or any(not isinstance(n, int) or n < 1 for n in data_shape):
+        raise ConfigError(f"data.image_shape={list(data_shape)} must be [channels, height, width] of positive integers, e.g. [1, 28, 28]")
+    for network in ("generator", "discriminator"):
+        node = model.get(network)
+        shape = node.get("image_shape") if isinstance(node, DictConfig) else None
+        if shape is not None and list(shape) != list(data_shape):
+            raise ConfigError(
+                f"model.{network}.image_shape={list(shape)} but the data's images are data.image_shape={list(data_shape)}; "
+                f"leave model.{network}.image_shape to follow data.image_shape"
+            )
+
+
 def check_output_dir(output_dir: str | Path) -> None:
     """Fail before training when the run's outputs (checkpoints, logs) could not be written there.
 
@@ -67,9 +88,45 @@ def check_output_dir(output_dir: str | Path) -> None:
         ) from None
 
 
+def check_schema_keys(cfg: DictConfig, prefix: str = "") -> None:
+    """Raise ConfigError for a key that a schema'd group does not have. ``+model.some_key=3`` adds a key even
+    to a structured config (Hydra's ``+`` forces it in), which would fail deep in instantiation instead."""
+    for key in cfg:
+        name = f"{prefix}{key}"
+        if key == "hydra" and not prefix:
+            continue
+        node = cfg._get_node(key)
+        if not isinstance(node, DictConfig) or node._is_missing() or node._is_none():
+            continue
+        schema = OmegaConf.get_type(node)
+        if dataclasses.is_dataclass(schema):
+            known = [f.name for f in dataclasses.fields(schema)]
+            unknown = [str(k) for k in node if k not in known]
+            if unknown:
+                raise ConfigError(
+                    f"{name}.{unknown[0]}: not a key of {name} ({schema.__name__}); its keys are {', '.join(known)}. "
+                    f"Check the spelling, or add the field to ganlab/schemas.py"
+                )
+        check_schema_keys(node, prefix=f"{name}.")
+
+
+def check_choices(choices: dict[str, Any], options: Any) -> None:
+    """Raise ConfigError when a group's chosen option does not exist. Hydra skips a missing option of an
+    ``optional`` group (``experiment``, ``hparams_search``) in silence: ``experiment=dcgan_lsgn`` would train
+    the default config. ``options(group)`` lists a group's options."""
+    for group, choice in choices.items():
+        if not isinstance(choice, str) or group.startswith("hydra/"):
+            continue
+        available = options(group)
+        if available and choice not in available:
+            raise ConfigError(f"{group}={choice}: no such option in conf/{group}/; options: {', '.join(sorted(available))}")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Everything that can be known wrong about ``cfg`` before training starts."""
+    check_schema_keys(cfg)
     check_bounds(cfg)
+    check_image_shape(cfg)
     if cfg.get("paths") is not None and cfg.paths.get("output_dir"):
         check_output_dir(cfg.paths.output_dir)
 
@@ -84,21 +141,57 @@ def resume_dir(ckpt_path: str | None, default: str) -> str:
     return default
 
 
-class CheckOutputDir(Callback):
-    """A Hydra callback (conf/hydra/default.yaml): an unwritable run or sweep dir stops with one line before
-    Hydra tries to create it (which would end in a traceback)."""
+def _group_options(config: DictConfig) -> Any:
+    """``options(group)`` over the config sources this composition used (conf/ and any hydra.searchpath)."""
+    from hydra._internal.config_repository import ConfigRepository
+    from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
 
-    def _check(self, run_dir: str) -> None:
+    search_path = ConfigSearchPathImpl()
+    for source in config.hydra.runtime.config_sources:
+        search_path.append(source.provider, f"{source.schema}://{source.path}")
+    repository = ConfigRepository(search_path)
+
+    def options(group: str) -> list[str]:
         try:
-            check_output_dir(run_dir)
+            return repository.get_group_options(group)
+        except Exception:  # not a group these sources know: nothing to check against
+            return []
+
+    return options
+
+
+class CheckOutputDir(Callback):
+    """A Hydra callback (conf/hydra/default.yaml): before Hydra creates the run dir, an unwritable run or sweep
+    dir, a group option that does not exist (``experiment=typo``) and a key that a group's schema lacks
+    (``+model.some_key=3``) stop with one line (exit 1) instead of a traceback or a silently different run."""
+
+    def _check(self, run_dir: str | None, config: DictConfig) -> None:
+        try:
+            if run_dir is not None:
+                check_output_dir(run_dir)
+            check_choices(dict(config.hydra.runtime.choices), _group_options(config))
+            check_schema_keys(config)
         except ConfigError as err:
             raise SystemExit(f"error: {err}") from None
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config.hydra.run.dir)
+        self._check(config.hydra.run.dir, config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config.hydra.sweep.dir)
+        try:
+            check_output_dir(config.hydra.sweep.dir)
+        except ConfigError as err:
+            raise SystemExit(f"error: {err}") from None
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.mode == RunMode.MULTIRUN:  # each job of a sweep has its own choices
+            self._check(None, config)
+
+
+def same_path(a: str, b: str) -> bool:
+    """Whether two paths name the same place (``data.fallback``: is data.root the default data dir?)."""
+    return Path(str(a)).expanduser().absolute() == Path(str(b)).expanduser().absolute()
 
 
 OmegaConf.register_new_resolver("resume_dir", resume_dir, replace=True)
+OmegaConf.register_new_resolver("same_path", same_path, replace=True)

@@ -33,6 +33,11 @@ def above(bound: float, default: Any = MISSING) -> Any:
     return field(default=default, metadata={"above": bound})
 
 
+def below(bound: float, default: Any = MISSING) -> Any:
+    """A field whose value must be < ``bound``."""
+    return field(default=default, metadata={"below": bound})
+
+
 def at_least(bound: float, default: Any = MISSING) -> Any:
     """A field whose value must be >= ``bound``."""
     return field(default=default, metadata={"at_least": bound})
@@ -69,6 +74,7 @@ class TrainerSchema:
     enable_checkpointing: bool = True
     detect_anomaly: bool = False
     fast_dev_run: Any = False
+    plugins: Any = None  # conf/trainer/default.yaml: atomic checkpoint writes (ganlab.checkpoints.AtomicCheckpointIO)
 
 
 # ---- top level -------------------------------------------------------------------------------------------
@@ -235,8 +241,9 @@ class DataSchema:
 
     _target_: str = MISSING
     root: str = "data"
+    fallback: bool = True  # other copies of the data when root holds none (conf/data: only for the default root)
     batch_size: int = at_least(1, 64)
-    val_fraction: float = at_least(0.0, 0.1)
+    val_fraction: float = field(default=0.1, metadata={"above": 0.0, "below": 1.0})
     seed: int = 0
     download: bool = True
     image_shape: List[int] = field(default_factory=lambda: [1, 28, 28])

@@ -16,6 +16,7 @@ from ganlab.distributed import multirun_ddp_job
 from ganlab.checkpoints import check_resumable
 from ganlab.models.gan import GAN
 from ganlab.provenance import record_run
+from ganlab.runlock import hold_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +48,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _recursive_=False,  # GAN builds its parts itself, so checkpoints can rebuild it from hparams
         _convert_="all",  # hparams as plain dicts: checkpoints then load without omegaconf
     )
-    check_resumable(cfg.get("ckpt_path"), model, cfg.paths.output_dir)  # one clear line, not a state-dict traceback
+    # One clear line, not a state-dict traceback; a damaged last.ckpt gives way to the newest good checkpoint.
+    ckpt_path = check_resumable(cfg.get("ckpt_path"), model, cfg.paths.output_dir)
     datamodule: L.LightningDataModule = instantiate(cfg.data, discriminator_steps=model.discriminator_steps)
     callbacks = _instantiate_list(cfg.get("callbacks"))
     loggers = _instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
-    with multirun_ddp_job():
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        if cfg.get("test"):
-            trainer.test(model, datamodule=datamodule)
+    with hold_run_dir(cfg.paths.output_dir):  # a second run on this dir stops here, naming the first
+        record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
+        for logger in loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
+        with multirun_ddp_job():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            if cfg.get("test"):
+                trainer.test(model, datamodule=datamodule)
 
     metrics = {name: value.item() for name, value in trainer.callback_metrics.items()}
     return {"metrics": metrics, "trainer": trainer, "model": model, "datamodule": datamodule}

@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ganlab.config import ConfigError
 from ganlab.data.idx import DataFileError, read_idx
 from ganlab.data.samplers import EpochBatches, ResumableLoader, SemiSupervisedBatches
 from ganlab.data.sources import candidate_dirs, find_idx_files, idx_files_present
@@ -65,6 +66,7 @@ class IDXDataModule(L.LightningDataModule):
         num_classes: int = 10,
         discriminator_steps: int = 1,
         labels_per_class: int | None = None,
+        fallback: bool = True,
     ):
         super().__init__()
         self.root = Path(root).expanduser()
@@ -79,6 +81,8 @@ class IDXDataModule(L.LightningDataModule):
         # Semi-supervised training: keep this many training labels per class, hide the rest (None: keep all).
         self.labels_per_class = labels_per_class
         self.source: Path | None = None  # the folder the files were read from, set in setup()
+        # Whether other copies (system folders, the bundled sample) may stand in when root holds no files.
+        self.fallback = fallback
 
     # ---- where the files are --------------------------------------------------------------------------
     def _local_files(self) -> dict[str, Path] | None:
@@ -95,7 +99,7 @@ class IDXDataModule(L.LightningDataModule):
                     f"{directory} holds only some of the {self.name} IDX files ({names}); add the missing ones "
                     f"(train/t10k images and labels) or remove these so that they are downloaded again"
                 )
-        for directory in self.system_dirs:
+        for directory in self.system_dirs if self.fallback else ():
             files = find_idx_files(directory)
             if files is not None:
                 return files
@@ -116,6 +120,12 @@ class IDXDataModule(L.LightningDataModule):
         files = self._local_files()
         if files is not None:
             return files
+        if not self.fallback:
+            state = "does not exist" if not self.root.exists() else f"holds no {self.name} IDX files"
+            raise DataFileError(
+                f"data.root={self.root} {state} and nothing could be downloaded into it; fix data.root, "
+                f"or drop it to use the default data dir (and its fallbacks). {self._how_to_supply()}"
+            )
         if self.fallback_dir is not None:
             log.warning(
                 "%s was not found under %s and could not be downloaded: using %s. %s",
@@ -147,9 +157,19 @@ class IDXDataModule(L.LightningDataModule):
                 raise DataFileError(f"{images_path}: images are {tuple(x.shape[1:])}, data.image_shape expects {self.image_shape[1:]}; fix data.image_shape or the file")
             if len(x) != len(y):
                 raise DataFileError(f"{labels_path}: {len(y)} labels for {len(x)} images in {images_path.name}; replace the mismatched file")
+        for labels_path, y in [(files["train_labels"], labels), (files["test_labels"], test_labels)]:
+            bad = y[(y < 0) | (y >= self.num_classes)]
+            if len(bad):
+                raise DataFileError(
+                    f"{labels_path}: {len(bad)} labels outside 0..{self.num_classes - 1} (e.g. {int(bad[0])}); "
+                    f"set data.num_classes to the number of classes, or fix the file"
+                )
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"data.val_fraction={self.val_fraction} must be in (0, 1); set data.val_fraction to a value in range, e.g. data.val_fraction=0.1")
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
         num_val = int(round(len(images) * self.val_fraction))
         val_rows, train_rows = order[:num_val], order[num_val:]
+        self._check_split_sizes(len(train_rows), num_val, len(test_images), files)
         train_labels = labels[train_rows]
         if self.labels_per_class is not None:
             train_labels = hide_labels(train_labels, self.labels_per_class, self.num_classes, self.seed)
@@ -157,6 +177,25 @@ class IDXDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(images[val_rows], labels[val_rows])
         self.test_set = TensorDataset(test_images, test_labels)
         log.info("%s from %s: %d train, %d val, %d test images", self.name, self.source, len(self.train_set), len(self.val_set), len(test_images))
+
+    def _check_split_sizes(self, num_train: int, num_val: int, num_test: int, files: dict[str, Path]) -> None:
+        """An empty split, or a training batch larger than the training split, stops here with one line: Lightning
+        would say "No training batches" and exit 0 having trained nothing."""
+        if num_train == 0 or num_test == 0:
+            split, path = ("training", files["train_images"]) if num_train == 0 else ("test", files["test_images"])
+            raise DataFileError(f"{path}: the {split} split is empty; replace the file or lower data.val_fraction")
+        if num_val == 0:
+            raise ConfigError(f"data.val_fraction={self.val_fraction} leaves an empty validation split of {num_train} images; raise data.val_fraction")
+        trainer = self.trainer
+        world_size = trainer.world_size if trainer is not None else 1
+        needed = self.batch_size * self.discriminator_steps * world_size
+        if needed > num_train:
+            detail = f" x {self.discriminator_steps} discriminator steps" if self.discriminator_steps > 1 else ""
+            detail += f" x {world_size} ranks" if world_size > 1 else ""
+            raise ConfigError(
+                f"data.batch_size={self.batch_size}{detail} needs {needed} training images a step, but the training "
+                f"split has {num_train}; set data.batch_size to at most {num_train // (needed // self.batch_size)}"
+            )
 
     def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader:
         trainer = self.trainer

@@ -1,0 +1,151 @@
+"""No silently wrong runs, and errors at the edges in one line (issue 11, points 2 and 4): a missing option of
+any group, a key a schema lacks, impossible data settings, bad data, and every composition error (bad YAML,
+unknown option, interpolation to a missing key) stop before training with one line and exit 1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from ganlab.config import ConfigError, check_choices, check_config
+from ganlab.data.idx import DataFileError, read_idx, write_idx
+from ganlab.data.mnist import MNISTDataModule
+from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
+
+REPO = Path(__file__).resolve().parents[1]
+QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.download=false", "trainer.max_steps=1"]
+
+
+def train_py(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """The lines a user reads, less Lightning's and torch's warnings."""
+    return [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower() or "Traceback" in line]
+
+
+# ---- point 2: a missing option, a key no schema has -----------------------------------------------------
+def test_missing_option_of_an_optional_group_lists_the_options():
+    options = {"experiment": ["acgan", "wgan"], "model": ["dcgan", "mlp"]}.get
+    check_choices({"experiment": "wgan", "model": "mlp", "hparams_search": None}, lambda g: options(g) or [])
+    with pytest.raises(ConfigError, match="^experiment=wgn: no such option in conf/experiment/; options: acgan, wgan$"):
+        check_choices({"experiment": "wgn"}, lambda g: options(g) or [])
+
+
+def test_experiment_typo_stops_the_cli_before_the_run_dir(tmp_path):
+    result = train_py(["experiment=dcgan_lsgn", f"hydra.run.dir={tmp_path / 'run'}", *QUIET], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: experiment=dcgan_lsgn: no such option in conf/experiment/; options: acgan,")
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, key", [("+model.some_key=3", "model.some_key"), ("+data.batch_sise=3", "data.batch_sise"),
+                                           ("+optimizer.generator.momentum=0.9", "optimizer.generator.momentum")])
+def test_plus_key_into_a_schema_group_fails_like_a_typo(make_cfg, override, key):
+    cfg = make_cfg(["model=mlp", override])
+    with pytest.raises(ConfigError, match=f"^{key}: not a key of {key.rsplit('.', 1)[0]} "):
+        check_config(cfg)
+
+
+def test_plus_key_into_an_open_dict_is_still_allowed(make_cfg):
+    check_config(make_cfg(["model=mlp", "+model.generator.extra=1"]))  # networks' configs: their signatures check them
+
+
+# ---- point 2: data that cannot train --------------------------------------------------------------------
+def _copy_sample(root: Path) -> Path:
+    shutil.copytree(BUNDLED_MNIST_SAMPLE, root)
+    return root
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 1.5, -0.1])
+def test_val_fraction_outside_0_1_fails_before_training(make_cfg, value):
+    with pytest.raises(ConfigError, match=f"^data.val_fraction={value} must be"):
+        check_config(make_cfg(["model=mlp", f"data.val_fraction={value}"]))
+    with pytest.raises(ConfigError, match="must be in \\(0, 1\\)"):
+        MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, val_fraction=value).setup()
+
+
+def test_batch_larger_than_the_training_split_fails_naming_the_largest_that_fits():
+    data = MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=100000)
+    with pytest.raises(ConfigError, match="^data.batch_size=100000 needs 100000 training images a step, but the training split has 8100; set data.batch_size to at most 8100$"):
+        data.setup()
+    data = MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=3000, discriminator_steps=5)
+    with pytest.raises(ConfigError, match="x 5 discriminator steps needs 15000 .* at most 1620$"):
+        data.setup()
+
+
+def test_empty_split_fails(tmp_path):
+    root = _copy_sample(tmp_path / "mnist")
+    for stem, array in [("t10k-images-idx3-ubyte", np.zeros((0, 28, 28))), ("t10k-labels-idx1-ubyte", np.zeros((0,)))]:
+        (root / f"{stem}.gz").unlink()
+        write_idx(root / stem, array)
+    with pytest.raises(DataFileError, match="the test split is empty"):
+        MNISTDataModule(root=str(root), download=False).setup()
+
+
+def test_labels_outside_the_classes_fail_naming_the_file(tmp_path):
+    root = _copy_sample(tmp_path / "mnist")
+    labels = read_idx(root / "train-labels-idx1-ubyte.gz").numpy().copy()
+    labels[[5, 17]] = 11
+    (root / "train-labels-idx1-ubyte.gz").unlink()
+    write_idx(root / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(DataFileError, match=f"^{root / 'train-labels-idx1-ubyte'}: 2 labels outside 0..9 \\(e.g. 11\\)"):
+        MNISTDataModule(root=str(root), download=False).setup()
+
+
+def test_explicit_data_root_that_does_not_exist_stops_instead_of_falling_back(make_cfg, tmp_path):
+    cfg = make_cfg(["model=mlp", f"data.root={tmp_path / 'nowhere'}"])
+    assert cfg.data.fallback is False
+    data = MNISTDataModule(**{k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items() if k != "_target_"})
+    data.prepare_data()
+    with pytest.raises(DataFileError, match=f"^data.root={tmp_path / 'nowhere'} does not exist and nothing could be downloaded into it"):
+        data.setup()
+    # The default data dir keeps its fallback (offline: the bundled sample, with a warning).
+    assert make_cfg(["model=mlp"]).data.fallback is True
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.generator.image_shape=[1,32,32]", "model.generator.image_shape=[1, 32, 32] but the data's images are data.image_shape=[1, 28, 28]"),
+    ("data.image_shape=[28,28]", "data.image_shape=[28, 28] must be [channels, height, width]"),
+])
+def test_image_shape_the_model_cannot_take_fails(make_cfg, override, message):
+    with pytest.raises(ConfigError, match=f"^{message}".replace("[", "\\[").replace("]", "\\]").replace("(", "\\(").replace(")", "\\)")):
+        check_config(make_cfg(["model=mlp", override]))
+
+
+# ---- point 4: composition errors in one line, with file and line -------------------------------------------
+@pytest.fixture
+def extra_conf(tmp_path):
+    conf = tmp_path / "conf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "broken.yaml").write_text("# @package _global_\nmodel:\n  latent_dim: [1, 2\ntrainer:\n  max_steps: 3\n")
+    (conf / "dangling.yaml").write_text("# @package _global_\nmodel:\n  latent_dim: ${nowhere.dim}\n")
+    return f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+
+
+def test_composition_errors_reach_the_user_as_one_line_with_file_and_line(tmp_path, extra_conf):
+    run_dir = f"hydra.run.dir={tmp_path / 'run'}"
+    cases = {
+        "experiment=broken": f"error: {tmp_path}/conf/experiment/broken.yaml:4: invalid YAML",
+        "experiment=dangling": f"{tmp_path}/conf/experiment/dangling.yaml:3: Interpolation key 'nowhere.dim' not found (key model.latent_dim)",
+        "model=stylegan": "error: In 'train': Could not find 'model/stylegan'; Available options in 'model': acgan, began, cgan, dcgan, mlp, sgan",
+    }
+    for override, expected in cases.items():
+        result = train_py([extra_conf, override, run_dir, *QUIET], cwd=tmp_path)
+        assert result.returncode == 1, result.stderr[-2000:]
+        (line,) = error_lines(result)
+        assert line.startswith(expected) or line.endswith(expected), line
+
+
+def test_hydra_full_error_still_gives_the_whole_traceback(tmp_path, extra_conf):
+    result = train_py([extra_conf, "experiment=broken", *QUIET], cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode == 1 and "Traceback (most recent call last)" in result.stderr and "yaml" in result.stderr
