@@ -7,6 +7,7 @@ import logging
 import signal
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from ganlab.callbacks.checkpoint_on_signal import Interrupted
@@ -38,7 +39,8 @@ def run(cfg: DictConfig) -> float | None:
     try:
         return optimized_metric(cfg, train(cfg)["metrics"])
     except Interrupted as err:
-        log.error("%s", err)
+        if rank_zero_only.rank == 0:
+            log.error("%s", err)
         raise SystemExit(128 + err.signum) from None
     except SIGTERMException:  # Lightning's own handler, before the first training step: nothing to save yet
         log.error("stopped by SIGTERM before training started; nothing was saved")
@@ -46,5 +48,6 @@ def run(cfg: DictConfig) -> float | None:
     except USER_ERRORS as err:
         if in_multirun():
             raise
-        log.error("%s", err)
+        if rank_zero_only.rank == 0:  # under DDP every rank stops on the same agreed error: say it once
+            log.error("%s", err)
         raise SystemExit(1) from None
