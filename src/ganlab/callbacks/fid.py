@@ -20,7 +20,9 @@ class FIDCallback(L.Callback):
 
     The samples come from the same noise at every evaluation, drawn from a forked RNG, so the curve shows G
     changing rather than sampling noise, and training's random stream is left as it was. Under DDP each rank
-    scores its shard of the validation split and its share of the samples; torchmetrics sums the states.
+    scores its shard of the validation split and its slice of the same ``num_samples`` latents; torchmetrics
+    gathers the states, so every rank logs the same values, and those of a single process (up to the at most
+    world_size - 1 validation images the even shards leave out).
     A ModelCheckpoint with ``monitor: val/fid`` keeps the best one (conf/callbacks/default.yaml).
     """
 
@@ -38,12 +40,24 @@ class FIDCallback(L.Callback):
             return
         scores = self._scores(trainer, pl_module)
         scores.reset_fake()
-        per_rank = -(-self.num_samples // trainer.world_size)  # ceil
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed + trainer.global_rank)
-            scores.add_generated(pl_module.generate, per_rank, self.metrics.get("batch_size", 500))
-            values = scores.compute()  # KID and the classifier score draw random subsets too
+            # The same num_samples latents (and classes) on every rank, whatever the number of ranks; each rank
+            # scores its own slice of them, and torchmetrics gathers the slices in rank order. So the scored set is
+            # the one a single process would score.
+            torch.manual_seed(self.seed)
+            z = pl_module.sample_latent(self.num_samples)
+            labels = pl_module.classes_in_turn(self.num_samples) if pl_module.conditional else None
+            rank, world = trainer.global_rank, trainer.world_size
+            start, stop = rank * self.num_samples // world, (rank + 1) * self.num_samples // world
+            batch_size = self.metrics.get("batch_size", 500)
+            for first in range(start, stop, batch_size):
+                last = min(first + batch_size, stop)
+                scores.update_fake(pl_module.generate(z=z[first:last], labels=None if labels is None else labels[first:last]))
+            # KID's subsets and the classifier score's splits are random: the same draws on every rank (after the
+            # sync every rank holds the same features), and subset sizes from the global counts.
+            torch.manual_seed(self.seed + 1)
+            values = scores.compute()
         pl_module.log_dict(
             {
                 "val/fid": values["fid"],
@@ -51,7 +65,7 @@ class FIDCallback(L.Callback):
                 "val/classifier_score": values["classifier_score"],
                 "val/coverage_kl": values["coverage_kl"],
             },
-            sync_dist=False,  # already global: torchmetrics synced the states
+            sync_dist=False,  # already global, and the same on every rank: torchmetrics synced the states
         )
 
     def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> GANScores:
