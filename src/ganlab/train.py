@@ -86,6 +86,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = _instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
+    for callback in callbacks:  # the FID callback's feature network, trained now if missing: once, not on every rank
+        if callable(getattr(callback, "prepare", None)):
+            callback.prepare(datamodule)
     record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
 
+from ganlab.metrics.classifier import prepare_extractor
 from ganlab.metrics.scores import GANScores, real_batches
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,21 @@ class FIDCallback(L.Callback):
             },
             sync_dist=False,  # already global, and the same on every rank: torchmetrics synced the states
         )
+
+    def prepare(self, datamodule: L.LightningDataModule) -> None:
+        """Before ``fit`` (``train`` calls it), on local rank 0: the data downloaded if need be, and the feature
+        network found, or trained and cached, so that no rank trains one at its first validation while the others
+        wait in a collective (which could outlast the process group's timeout). Ranks that Lightning's launcher
+        starts come later, in ``fit``, and find it cached; ranks that an external launcher started alongside wait
+        for the file in ``setup``."""
+        if int(os.environ.get("LOCAL_RANK", 0)) == 0:
+            datamodule.prepare_data()  # what fit would do first; setup then reads the real files, not a fallback
+            prepare_extractor(datamodule, cache_dir=self.metrics.get("cache_dir"), train_if_missing=self.metrics.get("train_if_missing", True))
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit" and trainer.datamodule is not None:  # after Lightning's prepare_data: waits on the file, no collective
+            prepare_extractor(trainer.datamodule, cache_dir=self.metrics.get("cache_dir"),
+                              train_if_missing=self.metrics.get("train_if_missing", True), local_rank=trainer.local_rank)
 
     def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> GANScores:
         """Built at the first evaluation (short runs never pay for it), with the real features computed once."""
