@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,20 @@ REPO = Path(__file__).resolve().parents[1]
 QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.download=false"]
 
 
-def run(args: list[str], cwd: Path, script: Path = REPO / "train.py") -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+NO_FID = ["++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null", "callbacks.sample_grid=null"]
+
+
+def with_tests_on_path() -> dict[str, str]:
+    """The environment for a subprocess that loads test callbacks (``rank_probe``) by their dotted path."""
+    path = os.pathsep.join(p for p in (str(REPO / "tests"), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+
+
+def run(args: list[str], cwd: Path, script: Path = REPO / "train.py", launcher: list[str] | None = None,
+        returncode: int = 0, timeout: float = 300) -> subprocess.CompletedProcess:
+    command = [*(launcher or [sys.executable]), str(script), *args]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=with_tests_on_path())
+    assert result.returncode == returncode, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
@@ -84,3 +98,58 @@ def test_multirun_makes_one_job_dir_per_combination(tmp_path, accelerator, losse
         assert (job / "checkpoints" / "last.ckpt").is_file(), job
     # No stray sweep or run dirs from re-launched DDP ranks.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+
+
+def test_torchrun_with_seed_null_gives_every_rank_one_seed_and_disjoint_shards(tmp_path):
+    """torchrun starts each rank on its own (no PL_GLOBAL_SEED from a rank 0): the ranks must still agree on the
+    seed, hence on the train/val split, and so draw disjoint shards of it."""
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    run_dir = tmp_path / "run"
+    run(["accelerator=ddp_cpu", "model=mlp", "seed=null", "trainer.max_steps=1", "data.batch_size=8", "logger=csv",
+         f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}", "+callbacks.probe._target_=rank_probe.DumpSeedAndShard",
+         *NO_FID, *QUIET], cwd=tmp_path, launcher=[torchrun, "--standalone", "--nproc_per_node", "2"])
+    rank0, rank1 = torch.load(run_dir / "seed_rank0.pt"), torch.load(run_dir / "seed_rank1.pt")
+    assert rank0["world_size"] == rank1["world_size"] == 2
+    assert rank0["seed"] == rank1["seed"]
+    assert rank0["split"] == rank1["split"]
+    assert len(rank0["indices"]) == len(rank1["indices"]) > 0
+    assert not set(rank0["indices"].tolist()) & set(rank1["indices"].tolist())
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank_with_one_message_and_the_last_good_checkpoint(tmp_path):
+    """Rank 1 alone gets a NaN loss (finite gradients, so DDP's gradient all-reduce cannot tell rank 0) from step 3:
+    the ranks agree on it and both stop, with one error line, instead of rank 1 stopping alone and rank 0 waiting
+    for it in the next collective."""
+    run_dir = tmp_path / "run"
+    start = time.monotonic()
+    result = run(["accelerator=ddp_cpu", "model=mlp", "trainer.max_steps=20", "data.batch_size=8", "logger=csv",
+                  "trainer.log_every_n_steps=50", "callbacks.model_checkpoint.every_n_train_steps=1",
+                  "callbacks.divergence_guard.check_every_n_steps=5", f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}",
+                  "+callbacks.poison._target_=rank_probe.PoisonRankLoss", "+callbacks.poison.step=3", *NO_FID, *QUIET],
+                 cwd=tmp_path, returncode=1, timeout=120)
+    elapsed = time.monotonic() - start
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output[-3000:]  # before: rank 0 died in its next collective ("Connection closed by peer")
+    errors = [line for line in output.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1, output[-3000:]
+    # Agreed before step 3's checkpoint was written (the periodic check, every 5 steps, would come later).
+    assert "training diverged at step 3: loss/g is nan on a rank of 2" in errors[0], errors[0]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert f"the last good checkpoint is {last}" in errors[0]
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 2 and all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
+    assert elapsed < 100, elapsed  # not a process-group timeout
+
+
+def test_fid_callback_logs_the_same_kid_and_classifier_score_on_every_rank(tmp_path):
+    """Each rank scores its slice of the same latents; KID's subsets and the classifier score's splits are drawn
+    alike on every rank, and KID's subset size comes from the global counts, so all ranks log the same values."""
+    run_dir = tmp_path / "run"
+    run(["accelerator=ddp_cpu", "model=mlp", "trainer.max_steps=2", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+         "data.batch_size=8", "logger=csv", "callbacks.fid.num_samples=200", "metrics.kid_subset_size=150",
+         "callbacks.sample_grid=null", f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}",
+         "+callbacks.metrics._target_=rank_probe.LogMetrics", *QUIET], cwd=tmp_path)
+    rank0, rank1 = torch.load(run_dir / "metrics_rank0.pt"), torch.load(run_dir / "metrics_rank1.pt")
+    assert {"val/fid", "val/kid", "val/classifier_score"} <= rank0.keys()
+    for name in ("val/fid", "val/kid", "val/classifier_score", "val/coverage_kl"):
+        assert rank0[name] == rank1[name], (name, rank0[name], rank1[name])

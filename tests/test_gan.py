@@ -62,3 +62,18 @@ def test_generate_uses_eval_mode_and_restores_training_mode():
 def test_labels_need_a_conditional_model():
     with pytest.raises(ValueError, match="labels need a class-conditional model"):
         GAN(**PARTS).generate(labels=torch.tensor([1, 2]))
+
+
+@pytest.mark.parametrize("scaling, factor", [("none", 1.0), ("linear", 4.0), ("sqrt", 2.0)])
+def test_scale_lr_multiplies_both_learning_rates_by_the_world_size_rule(make_cfg, scaling, factor):
+    """Under DDP each rank takes a full data.batch_size (global batch world_size x B): optimizer.scale_lr opts in."""
+    from types import SimpleNamespace
+
+    from hydra.utils import instantiate
+
+    cfg = make_cfg(["model=mlp", f"optimizer.scale_lr={scaling}", "optimizer.discriminator.lr=1e-4", "optimizer.generator.lr=3e-4"])
+    model = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
+    model._trainer = SimpleNamespace(world_size=4)
+    d_opt, g_opt = model.configure_optimizers()
+    assert d_opt.param_groups[0]["lr"] == pytest.approx(1e-4 * factor)
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(3e-4 * factor)

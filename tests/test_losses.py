@@ -91,3 +91,27 @@ def test_declared_needs():
     assert all(loss.discriminator_steps == 1 for loss in (MinimaxGAN(), NonSaturatingGAN(), LeastSquaresGAN(), Hinge()))
     with pytest.raises(ValueError, match="discriminator_steps"):
         Hinge(discriminator_steps=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_gradient_penalty_under_autocast_takes_its_inner_gradient_in_float32(dtype):
+    """Under 16-mixed the inner gradient would be half precision and unscaled: small input gradients underflow."""
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Linear(8, 1))
+    with torch.no_grad():  # an input gradient of 1e-8 a pixel: zero in float16 (smallest subnormal 6e-8)
+        critic[1].weight.fill_(1e-4)
+        critic[2].weight.fill_(1e-4 / 8)
+    seen = []
+
+    def discriminator(images):
+        seen.append((images.dtype, torch.is_autocast_enabled("cpu")))
+        return critic(images).squeeze(1)
+
+    real, fake = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+    with torch.autocast("cpu", dtype=dtype):
+        penalty = gradient_penalty(discriminator, real, fake)
+    assert seen == [(torch.float32, False)] and penalty.dtype == torch.float32
+    expected = (1e-8 * 4 - 1) ** 2  # ||grad|| = 1e-8 * sqrt(16 pixels)
+    assert penalty.item() == pytest.approx(expected, rel=1e-6)
+    (weight_grad,) = torch.autograd.grad(penalty, critic[1].weight)
+    assert torch.isfinite(weight_grad).all() and weight_grad.abs().max() > 0  # the penalty still trains D

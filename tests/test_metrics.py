@@ -4,10 +4,12 @@ and a generator trained a few hundred steps ahead of the same one untrained."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganlab.data.fashion_mnist import FashionMNISTDataModule
@@ -113,3 +115,53 @@ def test_training_logs_falling_fid_keeps_best_checkpoint_and_beats_untrained(mak
         values[name] = scores.compute()
     assert values["trained"]["fid"] < values["untrained"]["fid"]
     assert values["trained"]["kid_mean"] < values["untrained"]["kid_mean"]
+
+
+class SeesTheWeightsAtFitStart(L.Callback):
+    """Fails the run unless the feature network was trained and cached before fit started."""
+
+    calls: list = []  # set by the test: the feature-network trainings so far
+
+    def __init__(self, cache: str):
+        self.cache = Path(cache)
+
+    def on_fit_start(self, trainer, pl_module):
+        assert self.calls == [10] and list(self.cache.glob("mnist-*.pt")), "the feature network was not ready before fit"
+
+
+def test_a_missing_feature_network_is_trained_once_before_fit_not_at_the_first_validation(make_cfg, tmp_path, monkeypatch):
+    """Under DDP every rank would train its own at the first validation while the others wait in a collective."""
+    import ganlab.metrics.classifier as classifier
+
+    monkeypatch.setattr(classifier, "WEIGHTS_DIR", tmp_path / "no_committed_weights")
+    calls = []
+
+    def quick_classifier(splits, num_classes=10, **kwargs):
+        calls.append(num_classes)
+        return classifier.DomainClassifier(num_classes=num_classes, width=4).eval(), 0.1
+
+    monkeypatch.setattr(classifier, "train_classifier", quick_classifier)
+
+    cfg = make_cfg(["model=mlp", "trainer.max_steps=2", "trainer.limit_train_batches=2", "callbacks.fid.num_samples=20",
+                    "metrics.kid_subset_size=10", f"metrics.cache_dir={tmp_path / 'cache'}", "callbacks.sample_grid=null", "logger=csv"])
+    with open_dict(cfg):
+        cfg.callbacks.sees = {"_target_": f"{__name__}.SeesTheWeightsAtFitStart", "cache": str(tmp_path / "cache")}
+    monkeypatch.setattr(SeesTheWeightsAtFitStart, "calls", calls)
+    result = train(cfg)
+    assert calls == [10]  # once, before fit; the validation found it cached
+    assert math.isfinite(result["metrics"]["val/fid"])
+
+
+def test_other_local_ranks_wait_for_the_feature_network_file_and_give_up_with_the_command(mnist, tmp_path, monkeypatch):
+    import threading
+
+    import ganlab.metrics.classifier as classifier
+
+    monkeypatch.setattr(classifier, "WEIGHTS_DIR", tmp_path / "no_committed_weights")
+    key = classifier.extractor_key(mnist, data_checksum(real_splits(mnist)))
+    target = tmp_path / "cache" / f"{key}.pt"
+    with pytest.raises(FileNotFoundError, match=r"local rank 1 waited 0 s .*python -m ganlab.metrics.classifier data=mnist"):
+        classifier.prepare_extractor(mnist, cache_dir=tmp_path / "cache", local_rank=1, wait_s=0.2, poll_s=0.05)
+    model = classifier.DomainClassifier(width=4)
+    threading.Timer(0.3, classifier.save_extractor, (model, {"key": key}, target)).start()
+    assert classifier.prepare_extractor(mnist, cache_dir=tmp_path / "cache", local_rank=1, wait_s=30, poll_s=0.05) == target

@@ -7,7 +7,11 @@ import logging
 import signal
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+<<<<<<< HEAD
 from hydra.errors import InstantiationException
+=======
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+>>>>>>> gpu-ranks
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -43,7 +47,8 @@ def run(cfg: DictConfig) -> float | None:
     try:
         return optimized_metric(cfg, train(cfg)["metrics"])
     except Interrupted as err:
-        log.error("%s", err)
+        if rank_zero_only.rank == 0:
+            log.error("%s", err)
         raise SystemExit(128 + err.signum) from None
     except SIGTERMException:  # Lightning's own handler, before the first training step: nothing to save yet
         log.error("stopped by SIGTERM before training started; nothing was saved")
@@ -51,7 +56,8 @@ def run(cfg: DictConfig) -> float | None:
     except USER_ERRORS as err:
         if in_multirun():
             raise
-        log.error("%s", err)
+        if rank_zero_only.rank == 0:  # under DDP every rank stops on the same agreed error: say it once
+            log.error("%s", err)
         raise SystemExit(1) from None
     except (OmegaConfBaseException, InstantiationException) as err:  # an interpolation to a missing key, a bad value
         line = one_line(err)

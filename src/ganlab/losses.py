@@ -19,11 +19,23 @@ from torch import Tensor, nn
 
 
 def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per example (Gulrajani et al. 2017)."""
-    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)  # (B, 1, 1, 1)
-    x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(x_hat).sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per example (Gulrajani et al. 2017).
+
+    Under autocast (``trainer.precision=16-mixed``) the inner gradient would be taken in half precision and
+    unscaled (the grad scaler only scales the outer loss), so small input gradients underflow to zero: this pass
+    of D, its input gradient and the penalty run in float32 with autocast off. The outer backward through it is
+    then float32 as well.
+    """
+    device_type = real.device.type
+    autocast = torch.is_autocast_enabled(device_type)
+    with torch.autocast(device_type=device_type, enabled=False):
+        if autocast:
+            real, fake = real.float(), fake.float()
+        eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)  # (B, 1, 1, 1)
+        x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+        scores = discriminator(x_hat)
+        (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
+        return (grad.flatten(1).float().norm(2, dim=1) - 1).pow(2).mean()
 
 
 def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
@@ -231,16 +243,22 @@ class BoundaryEquilibrium(GANLoss):
         return fake_logits.mean()  # L(G(z))
 
     def update_state(self, real_score: Tensor, fake_score: Tensor) -> None:
-        balance = self.gamma * real_score.item() - fake_score.item()
-        self.k = min(max(self.k + self.lambda_k * balance, 0.0), 1.0)
+        # On the scores' device, with no host sync: k_t becomes a 0-d tensor at the first update. Read it as a
+        # number (a sync) only when needed: state_dict, at checkpoints.
+        k = torch.as_tensor(self.k, dtype=real_score.dtype, device=real_score.device)
+        self.k = (k + self.lambda_k * (self.gamma * real_score.detach() - fake_score.detach())).clamp(0.0, 1.0)
 
     def state_dict(self) -> dict[str, float]:
+<<<<<<< HEAD
         return {**super().state_dict(), "k": self.k}
+=======
+        return {"k": float(self.k)}
+>>>>>>> gpu-ranks
 
     def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
         real, fake = real_scores.mean(), fake_scores.mean()
         return {
             # M_global = L(x) + |gamma L(x) - L(G(z))|: falls as training converges (paper, section 3.4.1).
             "began/convergence": real + (self.gamma * real - fake).abs(),
-            "began/k": real.new_tensor(self.k),
+            "began/k": torch.as_tensor(self.k, dtype=real.dtype, device=real.device).detach().reshape(()),
         }

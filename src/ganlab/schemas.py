@@ -226,12 +226,14 @@ class AdamPairSchema:
 
     discriminator: AdamSchema = field(default_factory=AdamSchema)
     generator: AdamSchema = field(default_factory=AdamSchema)
+    scale_lr: str = "none"  # none, linear or sqrt in the number of DDP ranks (the global batch is world_size x data.batch_size)
 
 
 @dataclass
 class RMSpropPairSchema:
     discriminator: RMSpropSchema = field(default_factory=RMSpropSchema)
     generator: RMSpropSchema = field(default_factory=RMSpropSchema)
+    scale_lr: str = "none"  # none, linear or sqrt in the number of DDP ranks (the global batch is world_size x data.batch_size)
 
 
 # ---- data ------------------------------------------------------------------------------------------------

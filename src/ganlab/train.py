@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -26,20 +27,52 @@ def _instantiate_list(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
 
 
-def _run_seed(seed: int | None) -> int:
-    """The configured seed, or for ``seed=null`` a fresh draw, shared with the DDP ranks this process starts."""
+# Environment variables that one job's ranks share and that differ between jobs, in the order they are trusted.
+# Lightning's own launcher passes PL_GLOBAL_SEED itself; external launchers start every rank on its own.
+JOB_IDS = ("TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "LSB_JOBID", "PBS_JOBID")
+
+
+def _job_identity(environ: dict[str, str]) -> str | None:
+    """A string every rank of one distributed job sees alike (None for a single process): the launcher's job id,
+    else the rendezvous address MASTER_ADDR:MASTER_PORT. torchrun without ``--standalone`` or ``--rdzv-id`` leaves
+    its run id at "none", so the address is added to it."""
+    if int(environ.get("WORLD_SIZE", 1)) <= 1 and "SLURM_JOB_ID" not in environ and "TORCHELASTIC_RUN_ID" not in environ:
+        return None
+    parts = [f"{name}={environ[name]}" for name in JOB_IDS if environ.get(name) not in (None, "", "none")]
+    if not parts or environ.get("TORCHELASTIC_RUN_ID") == "none":
+        if "MASTER_ADDR" in environ and "MASTER_PORT" in environ:
+            parts.append(f"MASTER={environ['MASTER_ADDR']}:{environ['MASTER_PORT']}")
+    return ";".join(parts) or None
+
+
+def _run_seed(seed: int | None, environ: dict[str, str] | None = None) -> int:
+    """The configured seed, or for ``seed=null`` one that every rank of the job agrees on.
+
+    - a rank re-launched by Lightning's launcher reads PL_GLOBAL_SEED, which rank 0 set in ``seed_everything``;
+    - ranks started by an external launcher (torchrun, SLURM's srun, a manual multi-node launch) each start alone,
+      so the seed is derived from what the job's ranks share (``_job_identity``): the same seed, the same
+      train/val split (``data.seed: ${seed}``) and disjoint shards on every rank, and another seed for another job;
+    - a single process draws a fresh one.
+    """
     if seed is not None:
         return seed
-    if int(os.environ.get("LOCAL_RANK", 0)) > 0 and "PL_GLOBAL_SEED" in os.environ:
-        return int(os.environ["PL_GLOBAL_SEED"])  # a rank re-launched by rank 0, which set it in seed_everything
+    environ = os.environ if environ is None else environ
+    started_by_lightning = int(environ.get("LOCAL_RANK", 0)) > 0 and "TORCHELASTIC_RUN_ID" not in environ
+    if "PL_GLOBAL_SEED" in environ and (started_by_lightning or _job_identity(environ) is not None):
+        return int(environ["PL_GLOBAL_SEED"])
+    identity = _job_identity(environ)
+    if identity is not None:
+        seed = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "little") % 2**31
+        log.info("seed=null under a distributed launcher: seed %d, derived from %s (the same on every rank)", seed, identity)
+        return seed
     return random.SystemRandom().randrange(2**31)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train as ``cfg`` says. Returns the final logged metrics with the trainer, model and datamodule."""
-    check_config(cfg)  # out-of-range values and an unwritable output dir fail before anything is built
-    with open_dict(cfg):  # written back so that the data order (data.seed: ${seed}) uses it too
+    with open_dict(cfg):  # written back so that the data split and order (data.seed: ${seed}) use it too
         cfg.seed = L.seed_everything(_run_seed(cfg.get("seed")), workers=True)
+    check_config(cfg)  # out-of-range values and an unwritable output dir fail before anything is built
 
     model: GAN = instantiate(
         cfg.model,
@@ -56,6 +89,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     with hold_run_dir(cfg.paths.output_dir):  # a second run on this dir stops here, naming the first
+        for callback in callbacks:  # the FID callback's feature network, trained now if missing: once, not on every rank
+            if callable(getattr(callback, "prepare", None)):
+                callback.prepare(datamodule)
         record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from ganlab.callbacks.rank_agreement import agreed_flags, is_check_step
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,19 @@ class CheckpointOnSignal(L.Callback):
     save ``last.ckpt``, stop, and exit with 128 + the signal number.
 
     The signal only sets a flag; the checkpoint is written between two updates, where the state is whole (never
-    after D's update and before G's). Under DDP the ranks agree at every step, so the one rank that got the
-    signal stops them all at the same step. A second Ctrl-C stops at once, without a checkpoint.
+    after D's update and before G's). A single process looks at the flag after every update (a Python int: no
+    host sync). Under DDP the ranks agree on it every ``check_every_n_steps`` updates, in the one all-reduce of
+    ``rank_agreement`` that the divergence guard shares, so the one rank that got the signal stops them all at
+    the same step (at most ``check_every_n_steps - 1`` updates later). A second Ctrl-C stops at once, without a
+    checkpoint.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self) -> None:
+    def __init__(self, check_every_n_steps: int = 10) -> None:
+        if check_every_n_steps < 1:
+            raise ValueError(f"callbacks.checkpoint_on_signal.check_every_n_steps must be >= 1, got {check_every_n_steps}")
+        self.check_every_n_steps = check_every_n_steps
         self.received: int | None = None
         self.saved: Path | None = None
         self._previous_handlers: dict[int, Any] = {}
@@ -54,11 +61,20 @@ class CheckpointOnSignal(L.Callback):
         for signum in self.SIGNALS:  # replaces Lightning's SIGTERM handler, which stops without saving
             self._previous_handlers[signum] = signal.signal(signum, self._note_signal)
 
+    def local_flags(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int]:
+        """For ``rank_agreement``: the signal this rank got (0: none)."""
+        return {"signal": self.received or 0}
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        signum = self.received or 0
-        if trainer.world_size > 1:  # every rank learns of a signal any rank got
-            signum = int(trainer.strategy.reduce(torch.tensor(signum, device=pl_module.device), reduce_op="max"))
-        if not signum or self.saved is not None:
+        if self.saved is not None:
+            return
+        if trainer.world_size > 1:  # every rank learns of a signal any rank got, at the same step
+            if not is_check_step(trainer, self.check_every_n_steps):
+                return
+            signum = int(agreed_flags(trainer, pl_module).get(self, {}).get("signal", 0))
+        else:
+            signum = self.received or 0
+        if not signum:
             return
         self.received = signum
         self.saved = self._last_checkpoint_path(trainer)

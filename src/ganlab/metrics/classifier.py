@@ -179,6 +179,41 @@ def extractor_for(
     return fit_and_save(datamodule, splits, key, cache_dir / f"{key}.pt", command, **train_kwargs)
 
 
+def prepare_extractor(
+    datamodule: L.LightningDataModule, cache_dir: str | Path | None = None, train_if_missing: bool = True,
+    local_rank: int | None = None, wait_s: float = 4 * 3600, poll_s: float = 2.0,
+) -> Path:
+    """Make sure the feature network exists before training starts, trained at most once per node; its path.
+
+    Training one takes minutes on a CPU. Left to the first validation, every DDP rank would train its own at
+    once, and the wait could outlast the process group's timeout. So ``train`` calls this before ``fit``: local
+    rank 0 finds or trains and caches it (Lightning's own launcher starts the other ranks only later, in ``fit``);
+    ranks that an external launcher started alongside it (torchrun, SLURM) wait for the file, without any
+    collective, for at most ``wait_s`` seconds.
+    """
+    local_rank = int(os.environ.get("LOCAL_RANK", 0)) if local_rank is None else local_rank
+    splits = real_splits(datamodule)
+    key = extractor_key(datamodule, data_checksum(splits))
+    cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    candidates = [directory / f"{key}.pt" for directory in (WEIGHTS_DIR, cache_dir)]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is not None:
+        return found
+    if local_rank == 0:
+        extractor_for(datamodule, cache_dir=cache_dir, train_if_missing=train_if_missing)  # trains, or says how to
+        return candidates[-1]
+    log.info("Local rank %d: waiting for local rank 0 to train the feature network %s", local_rank, candidates[-1])
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        time.sleep(poll_s)
+        if candidates[-1].is_file():
+            return candidates[-1]
+    raise FileNotFoundError(
+        f"local rank {local_rank} waited {wait_s:.0f} s for local rank 0 to train the feature network {candidates[-1]}; "
+        f"train it before launching: {TRAIN_COMMAND} data={_data_option(datamodule)}"
+    )
+
+
 def fit_and_save(
     datamodule: L.LightningDataModule, splits: dict[str, Tensor], key: str, path: Path, command: str, **train_kwargs: Any
 ) -> tuple[DomainClassifier, dict[str, Any]]:

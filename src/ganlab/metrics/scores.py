@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -79,6 +80,7 @@ class GANScores(nn.Module):
         features = ClassifierFeatures(outputs) if backbone == "classifier" else InceptionFeatures(feature_extractor_weights_path)
         shape = tuple(image_shape)
         self.fid = FrechetInceptionDistance(feature=features, input_img_size=shape, reset_real_features=False)
+        self.kid_subset_size = kid_subset_size
         self.kid = KernelInceptionDistance(feature=features, subset_size=kid_subset_size, reset_real_features=False)
         self.classifier_score = InceptionScore(feature=logits, splits=10)
         self.coverage = ClassCoverage(logits, num_classes)
@@ -122,8 +124,10 @@ class GANScores(nn.Module):
 
     @torch.no_grad()
     def compute(self) -> dict[str, Any]:
-        num_fake = int(self.fid.fake_features_num_samples)
-        self.kid.subset_size = min(self.kid.subset_size, num_fake, self.num_real)  # KID needs subsets no larger than either set
+        # KID needs subsets no larger than either set: the global counts (over DDP ranks), so that the subset size,
+        # and with it KID, does not depend on the number of ranks. The configured size is kept for the next call.
+        num_fake, num_real = _global_counts(self.fid.fake_features_num_samples, self.fid.real_features_num_samples)
+        self.kid.subset_size = min(self.kid_subset_size, num_fake, num_real)
         kid_mean, kid_std = self.kid.compute()
         is_mean, is_std = self.classifier_score.compute()
         return {
@@ -149,6 +153,14 @@ class GANScores(nn.Module):
         """``generate(n)`` -> (n, C, H, W) in [-1, 1], called until ``num_samples`` images are scored."""
         for start in range(0, num_samples, batch_size):
             self.update_fake(generate(min(batch_size, num_samples - start)))
+
+
+def _global_counts(*counts: Tensor) -> list[int]:
+    """Sample counts summed over DDP ranks (one all-reduce); the local ones outside a process group."""
+    stacked = torch.stack([torch.as_tensor(count).reshape(()).long() for count in counts])
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(stacked)  # on the metrics' device: the root device under NCCL
+    return [int(count) for count in stacked.tolist()]
 
 
 def real_batches(loader: Iterable, datamodule: L.LightningDataModule, device: torch.device) -> Iterable[Tensor]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ganlab.models.gan import GAN
@@ -19,6 +20,9 @@ class BEGAN(GAN):
         super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples)
 
     def after_discriminator_update(self, real_scores: Tensor, fake_scores: Tensor) -> None:
-        # k_t must take the same value on every rank, so it follows the means over all ranks.
-        reduce = self.trainer.strategy.reduce
-        self.loss.update_state(reduce(real_scores.mean(), reduce_op="mean"), reduce(fake_scores.mean(), reduce_op="mean"))
+        # k_t must take the same value on every rank, so it follows the means over all ranks: both means in one
+        # all-reduce, and k_t stays a tensor on the device (no host sync per discriminator update).
+        means = torch.stack([real_scores.mean(), fake_scores.mean()])
+        if self.trainer.world_size > 1:
+            means = self.trainer.strategy.reduce(means, reduce_op="mean")
+        self.loss.update_state(means[0], means[1])

@@ -21,6 +21,7 @@ update order:
 from __future__ import annotations
 
 import itertools
+import math
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,6 +36,7 @@ from ganlab.augment import with_augment
 from ganlab.checkpoints import current_target, legacy_hparams
 
 PRIORS = ("normal", "uniform")
+LR_SCALINGS = ("none", "linear", "sqrt")  # optimizer.scale_lr: the learning rates under DDP (docs/gpu.md)
 INIT_BATCH_SIZE = 500  # real images behind a data-dependent initialization
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -77,6 +79,8 @@ class GAN(L.LightningModule):
         super().__init__()
         if prior not in PRIORS:
             raise ValueError(f"model.prior must be one of {PRIORS}, got {prior!r}")
+        if optimizer.get("scale_lr", "none") not in LR_SCALINGS:
+            raise ValueError(f"optimizer.scale_lr must be one of {LR_SCALINGS}, got {optimizer.get('scale_lr')!r}")
         self.save_hyperparameters(logger=False)  # train() logs the whole composed config instead
         self.automatic_optimization = False  # D and G take turns: see training_step
         self.loss = instantiate(loss)
@@ -198,9 +202,19 @@ class GAN(L.LightningModule):
             net.initialize_from_data(images)
 
     # ---- optimization ----------------------------------------------------------------------------------
+    def lr_scale(self) -> float:
+        """The learning rates' factor under DDP (``optimizer.scale_lr``): each rank takes a full batch, so the
+        global batch is world_size x data.batch_size. 1 for ``none`` (the default) and for one process."""
+        scaling = self.hparams.optimizer.get("scale_lr", "none")
+        world_size = self._trainer.world_size if self._trainer is not None else 1
+        return {"none": 1.0, "linear": float(world_size), "sqrt": math.sqrt(world_size)}[scaling]
+
     def configure_optimizers(self):
         # Order matters: training_step unpacks (discriminator, generator).
-        optimizers = self.hparams.optimizer
+        optimizers = {name: dict(config) for name, config in self.hparams.optimizer.items() if name != "scale_lr"}
+        scale = self.lr_scale()
+        for config in optimizers.values():
+            config["lr"] = config["lr"] * scale
         d_params = itertools.chain.from_iterable(net.parameters() for net in self.discriminator_networks())
         g_params = itertools.chain.from_iterable(net.parameters() for net in self.generator_networks())
         return [instantiate(optimizers["discriminator"], params=list(d_params)), instantiate(optimizers["generator"], params=list(g_params))]
