@@ -14,7 +14,7 @@ from ganlab.callbacks.checkpoint_on_signal import Interrupted
 from ganlab.callbacks.divergence_guard import DivergenceError
 from ganlab.checkpoints import CheckpointError
 from ganlab.config import ConfigError
-from ganlab.console import quiet_library_messages, summary
+from ganlab.console import quiet_library_messages, summary, write_result
 from ganlab.data.idx import DataFileError
 from ganlab.distributed import in_multirun
 from ganlab.train import train
@@ -39,9 +39,14 @@ def run(cfg: DictConfig) -> float | None:
     error is raised instead, so that the sweeper records the job as failed."""
     if not cfg.get("verbose"):
         quiet_library_messages()
+    start = time.perf_counter()
     try:
-        start = time.perf_counter()
-        result = train(cfg)
+        try:
+            result = train(cfg)
+        except BaseException as err:  # result.json says how the run ended: report.py marks failed jobs
+            write_result(cfg.paths.output_dir, time.perf_counter() - start, error=err)
+            raise
+        write_result(cfg.paths.output_dir, time.perf_counter() - start, result)
         if result["trainer"].is_global_zero:
             print(summary(cfg.paths.output_dir, result, time.perf_counter() - start, cfg.get("seed")), flush=True)
         return optimized_metric(cfg, result["metrics"])

@@ -116,3 +116,36 @@ def summary(output_dir: str | Path, result: dict[str, Any], seconds: float, seed
     if (run_dir / "tensorboard").is_dir():
         lines.append(f"  curves:       tensorboard --logdir {run_dir}")
     return "\n".join(lines)
+
+
+RESULT_FILE = "result.json"
+
+
+def _rank_zero() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0
+
+
+def write_result(output_dir: str | Path, seconds: float, result: dict[str, Any] | None = None, error: BaseException | None = None) -> None:
+    """``<run dir>/result.json``: how the run ended (completed, interrupted, failed), its updates, wall time and
+    final metrics; what ``report.py`` reads besides the logs. A resumed run overwrites it with its own ending."""
+    import json
+
+    from ganlab.callbacks.checkpoint_on_signal import Interrupted
+
+    if not _rank_zero():
+        return
+    record: dict[str, Any] = {"status": "completed", "wall_time_s": round(seconds, 2)}
+    if result is not None:
+        record["updates"] = int(result["trainer"].global_step)
+        record["metrics"] = {name: float(value) for name, value in result["metrics"].items()}
+        from ganlab.hparams import best_fid
+
+        record["best_val_fid"] = best_fid(result["trainer"])
+    if error is not None:
+        record["status"] = "interrupted" if isinstance(error, (Interrupted, KeyboardInterrupt)) else "failed"
+        record["error"] = f"{type(error).__name__}: {error}"[:2000]
+    path = Path(output_dir)
+    if path.is_dir():
+        (path / RESULT_FILE).write_text(json.dumps(record, indent=1) + "\n")
