@@ -86,3 +86,17 @@ def test_report_over_a_sweep_prints_the_table_and_writes_csv_markdown_plot_and_m
     assert (sweep / "report.md").read_text().startswith("| job | loss | optimizer.generator.lr | val/fid | best val/fid |")
     plot, mosaic = Image.open(sweep / "report_fid.png"), Image.open(sweep / "report_samples.png")
     assert plot.width >= 600 and mosaic.width > 2 * 200 and mosaic.height > 2 * 200  # 4 grids in 2 x 2
+
+
+@pytest.mark.parametrize("matplotlib_installed", [True, False])
+def test_fid_plot_draws_with_or_without_matplotlib(tmp_path, monkeypatch, matplotlib_installed):
+    from ganlab.report import Job, plot_fid
+
+    if not matplotlib_installed:
+        monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib then raises ImportError
+    else:
+        pytest.importorskip("matplotlib")
+    jobs = [Job(tmp_path / str(i), curves={"val/fid": [(99, 300.0 - 50 * i), (199, 200.0 - 50 * i)]}) for i in range(3)]
+    path = plot_fid(jobs, ["a", "b", "c"], tmp_path / "fid.png")
+    assert Image.open(path).width >= 600
+    assert plot_fid([Job(tmp_path)], ["empty"], tmp_path / "none.png") is None
