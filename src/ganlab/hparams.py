@@ -100,8 +100,10 @@ def log_hparams(loggers: list[Any], cfg: DictConfig, model: L.LightningModule) -
     names = metric_names(model)
     for logger in loggers:
         logger.log_hyperparams(full)  # TensorBoard: hparams.yaml only (default_hp_metric: false writes no summary)
-        if isinstance(logger, TensorBoardLogger) and getattr(logger.experiment, "_get_file_writer", None):
-            writer = logger.experiment._get_file_writer()
+        if isinstance(logger, TensorBoardLogger):
+            writer = getattr(logger.experiment, "_get_file_writer", lambda: None)()
+            if writer is None:  # DDP ranks other than 0 hold a dummy experiment
+                continue
             for summary in hparams(params, {name: 0.0 for name in names}):  # values unused: only the names count
                 writer.add_summary(summary)
             writer.flush()
