@@ -1,6 +1,6 @@
 """Training throughput (real images/s) of the project's LightningModule + DataModule against two plain loops.
 
-    python bench/throughput.py                     # model=mlp and model=dcgan, batch 100, CPU, 3 repeats
+    python bench/throughput.py                     # model=mlp and model=dcgan, batch 100, CPU, 7 repeats
 
 - project: ``ganlab.models.gan.GAN`` + the MNIST DataModule from ``conf/`` (model=<m> loss=nsgan) in a bare
   ``lightning.Trainer`` (no logger, checkpoints or progress bar: what the framework costs, not its extras).
@@ -10,7 +10,8 @@
   training images preloaded as one tensor: the floor any framework pays on top of the maths.
 
 Every variant runs in its own process (peak RSS is per process), repeats are interleaved so that a burst of
-load elsewhere hits all variants alike, and the median is reported with the load average. Data: the
+load elsewhere hits all variants alike, and the median is reported with the load average, the per-repeat
+range of project / raw, and the same ratio in CPU time (steadier than wall time on a shared machine). Data: the
 MNIST DataModule's source (full MNIST under data/, else the bundled sample).
 """
 
@@ -58,6 +59,21 @@ def build(model: str, batch_size: int):
     return gan, datamodule
 
 
+def clocks() -> tuple[float, float]:
+    """(wall, CPU) time. CPU time (this process's, all threads) counts the work done, not the waits for a core
+    that other processes hold: on a shared, loaded machine it is the steadier measure of the two."""
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = clocks()
+    return wall - start[0], cpu - start[1]
+
+
+def rates(images: int, seconds: tuple[float, float]) -> dict[str, float]:
+    return {"images_per_s": images / seconds[0], "images_per_cpu_s": images / seconds[1]}
+
+
 def run_project(model: str, batch_size: int, warmup: int, steps: int) -> float:
     import lightning as L
 
@@ -66,10 +82,10 @@ def run_project(model: str, batch_size: int, warmup: int, steps: int) -> float:
     class StepClock(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             if trainer.global_step == warmup:
-                self.start = time.perf_counter()
+                self.start = clocks()
 
         def on_train_end(self, trainer, pl_module):
-            self.seconds = time.perf_counter() - self.start
+            self.seconds = elapsed(self.start)
 
     clock = StepClock()
     trainer = L.Trainer(
@@ -78,7 +94,7 @@ def run_project(model: str, batch_size: int, warmup: int, steps: int) -> float:
         use_distributed_sampler=False, callbacks=[clock],
     )
     trainer.fit(gan, datamodule=datamodule)
-    return steps * batch_size / clock.seconds
+    return rates(steps * batch_size, clock.seconds)
 
 
 def run_raw(model: str, batch_size: int, warmup: int, steps: int) -> float:
@@ -92,7 +108,7 @@ def run_raw(model: str, batch_size: int, warmup: int, steps: int) -> float:
             if len(rows) < batch_size:
                 continue
             if done == warmup:
-                start = time.perf_counter()
+                start = clocks()
             real = images[rows]
             with torch.no_grad():
                 fake = G(torch.randn(batch_size, latent_dim))
@@ -106,7 +122,7 @@ def run_raw(model: str, batch_size: int, warmup: int, steps: int) -> float:
             g_opt.step()
             done += 1
             if done == warmup + steps:
-                return steps * batch_size / (time.perf_counter() - start)
+                return rates(steps * batch_size, elapsed(start))
 
 
 def run_seed(model: str, batch_size: int, warmup: int, steps: int) -> float:
@@ -132,7 +148,7 @@ def run_seed(model: str, batch_size: int, warmup: int, steps: int) -> float:
         while True:
             for real, _ in loader:
                 if done == warmup:
-                    start = time.perf_counter()
+                    start = clocks()
                 generated = G(torch.randn(batch_size, gan.hparams.latent_dim))
                 g_loss = bce(D(generated), valid)
                 g_opt.zero_grad()
@@ -144,22 +160,22 @@ def run_seed(model: str, batch_size: int, warmup: int, steps: int) -> float:
                 d_opt.step()
                 done += 1
                 if done == warmup + steps:
-                    return steps * batch_size / (time.perf_counter() - start)
+                    return rates(steps * batch_size, elapsed(start))
 
 
 def worker(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     run = {"project": run_project, "seed": run_seed, "raw": run_raw}[args.variant]
-    images_per_s = run(args.model, args.batch_size, args.warmup, args.steps)
+    measured = run(args.model, args.batch_size, args.warmup, args.steps)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"images_per_s": images_per_s, "peak_rss_mb": peak_mb}))
+    print(json.dumps(measured | {"peak_rss_mb": peak_mb}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["mlp", "dcgan"])
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--steps", type=int, default=None, help="timed generator updates (default: 400 mlp, 40 dcgan)")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # worker mode
@@ -182,22 +198,30 @@ def main() -> None:
                     sys.exit(f"{variant} {model} failed:\n{out.stderr[-3000:]}")
                 runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
         median = {v: statistics.median(r["images_per_s"] for r in runs[v]) for v in VARIANTS}
+        cpu = {v: statistics.median(r["images_per_cpu_s"] for r in runs[v]) for v in VARIANTS}
+        # The ratio per repeat (the three variants of one repeat ran back to back, under about the same load).
+        ratios = [p["images_per_s"] / r["images_per_s"] for p, r in zip(runs["project"], runs["raw"])]
+        cpu_ratios = [p["images_per_cpu_s"] / r["images_per_cpu_s"] for p, r in zip(runs["project"], runs["raw"])]
         peak = {v: max(r["peak_rss_mb"] for r in runs[v]) for v in VARIANTS}
-        rows.append((model, steps, median, peak, {v: [round(r["images_per_s"]) for r in runs[v]] for v in VARIANTS}))
+        rows.append((model, steps, median, cpu, ratios, cpu_ratios, peak, runs))
     load_after = os.getloadavg()
 
-    print(f"\nbatch {args.batch_size}, CPU, median of {args.repeats} runs; load average after: {load_after[0]:.2f}\n")
-    print("| model | steps | project img/s | seed loop img/s | raw loop img/s | project / seed | project / raw | peak RSS MB (project / seed / raw) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for model, steps, median, peak, _ in rows:
+    print(f"\nbatch {args.batch_size}, CPU, {torch.get_num_threads()} threads, median of {args.repeats} interleaved runs; load average after: {load_after[0]:.2f}\n")
+    print("| model | steps | project img/s | seed loop img/s | raw loop img/s | project / seed | project / raw (median, per-repeat range) "
+          "| project / raw in CPU time (median, range) | peak RSS MB (project / seed / raw) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model, steps, median, cpu, ratios, cpu_ratios, peak, _ in rows:
         print(
             f"| {model} | {steps} | {median['project']:,.0f} | {median['seed']:,.0f} | {median['raw']:,.0f} | "
-            f"{median['project'] / median['seed']:.2f}x | {median['project'] / median['raw']:.2f}x | "
+            f"{median['project'] / median['seed']:.2f}x | {median['project'] / median['raw']:.2f}x "
+            f"({statistics.median(ratios):.2f}x, {min(ratios):.2f}-{max(ratios):.2f}) | "
+            f"{cpu['project'] / cpu['raw']:.2f}x ({statistics.median(cpu_ratios):.2f}x, {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f}) | "
             f"{peak['project']:.0f} / {peak['seed']:.0f} / {peak['raw']:.0f} |"
         )
-    print("\nall runs (img/s):")
-    for model, _, _, _, every in rows:
-        print(f"  {model}: " + "; ".join(f"{v} {every[v]}" for v in VARIANTS))
+    print("\nall runs (wall img/s; CPU img/s):")
+    for model, _, _, _, _, _, _, runs in rows:
+        print(f"  {model}: " + "; ".join(f"{v} {[round(r['images_per_s']) for r in runs[v]]}" for v in VARIANTS))
+        print(f"  {model} (CPU): " + "; ".join(f"{v} {[round(r['images_per_cpu_s']) for r in runs[v]]}" for v in VARIANTS))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 <<<<<<< HEAD
@@ -19,6 +20,7 @@ from ganlab.callbacks.checkpoint_on_signal import Interrupted
 from ganlab.callbacks.divergence_guard import DivergenceError
 from ganlab.checkpoints import CheckpointError
 from ganlab.config import ConfigError
+from ganlab.console import quiet_library_messages, summary, write_result
 from ganlab.data.idx import DataFileError
 from ganlab.distributed import in_multirun
 from ganlab.errors import one_line, report_in_one_line
@@ -44,8 +46,19 @@ def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None
 def run(cfg: DictConfig) -> float | None:
     """Train; exit 1 with one line on a user error (128 + signal after SIGTERM / SIGINT). In a multirun the
     error is raised instead, so that the sweeper records the job as failed."""
+    if not cfg.get("verbose"):
+        quiet_library_messages()
+    start = time.perf_counter()
     try:
-        return optimized_metric(cfg, train(cfg)["metrics"])
+        try:
+            result = train(cfg)
+        except BaseException as err:  # result.json says how the run ended: report.py marks failed jobs
+            write_result(cfg.paths.output_dir, time.perf_counter() - start, error=err)
+            raise
+        write_result(cfg.paths.output_dir, time.perf_counter() - start, result)
+        if result["trainer"].is_global_zero:
+            print(summary(cfg.paths.output_dir, result, time.perf_counter() - start, cfg.get("seed")), flush=True)
+        return optimized_metric(cfg, result["metrics"])
     except Interrupted as err:
         if rank_zero_only.rank == 0:
             log.error("%s", err)

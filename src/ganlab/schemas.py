@@ -96,6 +96,7 @@ class TrainSchema:
     test: bool = False
     ckpt_path: Optional[str] = None
     optimized_metric: Optional[str] = None
+    verbose: bool = False
 
 
 # ---- model -----------------------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from ganlab.config import check_config
 from ganlab.distributed import multirun_ddp_job
 from ganlab.checkpoints import check_resumable
+from ganlab.hparams import log_hparams
 from ganlab.models.gan import GAN
 from ganlab.provenance import record_run
 from ganlab.runlock import hold_run_dir
@@ -93,8 +94,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             if callable(getattr(callback, "prepare", None)):
                 callback.prepare(datamodule)
         record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
-        for logger in loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        log_hparams(loggers, cfg, model)  # TensorBoard's HPARAMS tab: a flat selection, with the metric names
         log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
         with multirun_ddp_job():
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -36,6 +36,7 @@ class FIDCallback(L.Callback):
         self.num_samples = num_samples
         self.seed = seed
         self.scores: GANScores | None = None
+        self.best: float | None = None  # lowest val/fid so far, logged as val/best_fid (kept across a resume)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
@@ -60,9 +61,12 @@ class FIDCallback(L.Callback):
             # sync every rank holds the same features), and subset sizes from the global counts.
             torch.manual_seed(self.seed + 1)
             values = scores.compute()
+        fid = float(values["fid"])
+        self.best = fid if self.best is None else min(self.best, fid)
         pl_module.log_dict(
             {
                 "val/fid": values["fid"],
+                "val/best_fid": self.best,
                 "val/kid": values["kid_mean"],
                 "val/classifier_score": values["classifier_score"],
                 "val/coverage_kl": values["coverage_kl"],
@@ -94,6 +98,12 @@ class FIDCallback(L.Callback):
             log.info("FID/KID against %d validation images with %s", scores.num_real * trainer.world_size, scores.extractor["fid_kid_features"])
             self.scores = scores
         return self.scores
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict.get("best")
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         if self.scores is not None:  # which feature network the run's val/fid was measured in (evaluate.py reads it)

@@ -7,12 +7,36 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid, save_image
+
+ANIMATION = "progress.gif"
+
+
+def write_animation(samples_dir: Path, frame_ms: int = 400, last_frame_ms: int = 2000) -> Path | None:
+    """``samples/progress.gif`` from every ``samples/step_*.png`` (so a resumed run's grids join the earlier
+    ones), with its step written above each frame. None when there is no grid."""
+    grids = sorted(Path(samples_dir).glob("step_*.png"))
+    if not grids:
+        return None
+    font = ImageFont.load_default()
+    frames = []
+    for path in grids:
+        grid = Image.open(path).convert("RGB")
+        frame = Image.new("RGB", (grid.width, grid.height + 16), "white")
+        frame.paste(grid, (0, 16))
+        ImageDraw.Draw(frame).text((4, 2), f"step {int(path.stem.removeprefix('step_')):,}", fill="black", font=font)
+        frames.append(frame.quantize(colors=256))
+    out = Path(samples_dir) / ANIMATION
+    durations = [frame_ms] * (len(frames) - 1) + [last_frame_ms]
+    frames[0].save(out, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return out
 
 
 class SampleGrid(L.Callback):
     """At the end of every ``every_n_epochs`` epochs (and of training), G's images for the module's fixed noise:
-    a PNG under ``<run dir>/samples/`` for any logger, and an image in TensorBoard when it is a logger."""
+    a PNG under ``<run dir>/samples/`` for any logger, and an image in TensorBoard when it is a logger. At the end
+    of training, ``samples/progress.gif`` animates all the grids of the run dir."""
 
     def __init__(self, every_n_epochs: int = 1, nrow: int = 8):
         self.every_n_epochs = every_n_epochs
@@ -30,6 +54,8 @@ class SampleGrid(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.log_grid(trainer, pl_module)  # runs that stop on max_steps mid-epoch still get their final grid
+        if trainer.is_global_zero:
+            write_animation(Path(trainer.default_root_dir) / "samples")
 
     def log_grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         step = trainer.global_step

@@ -226,7 +226,8 @@ class GAN(L.LightningModule):
         chunks = list(zip(images.chunk(self.discriminator_steps), labels.chunk(self.discriminator_steps)))
         d_stats = [self._discriminator_step(d_opt, real, real_labels) for real, real_labels in chunks]
         g_stats = self._generator_step(g_opt, *chunks[-1])
-        metrics = {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]} | g_stats
+        d_metrics = d_stats[0] if len(d_stats) == 1 else {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]}
+        metrics = d_metrics | g_stats
         if logs:
             batch_size = len(chunks[-1][0])
             self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size)
@@ -253,12 +254,31 @@ class GAN(L.LightningModule):
         """(loss to minimize, real scores (B,), fake scores (B,), terms to log)."""
         with torch.no_grad():
             fake = self(*self.generator_inputs(len(real), labels))  # fakes of the real chunk's classes
-        (real_scores, real_aux), (fake_scores, fake_aux) = self.discriminate(real, labels), self.discriminate(fake, labels)
+        (real_scores, real_aux), (fake_scores, fake_aux) = self.discriminate_real_and_fake(real, fake, labels)
         d_loss = self.loss.d_loss(real_scores, fake_scores)
         penalty = self.loss.d_penalty(lambda images: self.discriminate(images, labels)[0], real, fake)
         extra = self.discriminator_terms(real_aux, fake_aux, labels)
         total = d_loss + penalty + sum(extra.values())
         return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, **extra}
+
+    def discriminate_real_and_fake(self, real: Tensor, fake: Tensor, labels: Tensor) -> tuple[tuple[Tensor, tuple[Tensor, ...]], tuple[Tensor, tuple[Tensor, ...]]]:
+        """D's (scores, auxiliary outputs) for a real chunk and its fakes. One forward over both, concatenated, when
+        D has no batch statistics (then each example's output depends on that example alone: the same math, in
+        one larger matrix product instead of two); two forwards when D has BatchNorm, which must see real and fake
+        batches apart. Dropout masks are drawn once for the 2B rows instead of twice for B."""
+        if not self._discriminator_is_per_example():
+            return self.discriminate(real, labels), self.discriminate(fake, labels)
+        scores, aux = self.discriminate(torch.cat([real, fake]), torch.cat([labels, labels]))
+        n = len(real)
+        halves = [(a[:n], a[n:]) if isinstance(a, Tensor) and a.dim() and len(a) == 2 * n else (a, a) for a in aux]
+        return (scores[:n], tuple(h[0] for h in halves)), (scores[n:], tuple(h[1] for h in halves))
+
+    def _discriminator_is_per_example(self) -> bool:
+        """No BatchNorm in any discriminator (a network may also say ``batch_dependent = True`` itself)."""
+        if getattr(self, "_per_example_d", None) is None:
+            modules = [m for net in self.discriminator_networks() for m in net.modules()]
+            self._per_example_d = not any(isinstance(m, BATCH_NORMS) or getattr(m, "batch_dependent", False) for m in modules)
+        return self._per_example_d
 
     def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """(loss to minimize, terms to log), for as many fakes as there are real images in the chunk."""
