@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("generator_ab.", "generator_ba.", "discriminator_a.", "discriminator_b.")
 # Tiny networks, 4 + 4 images a step, epochs of 4 steps (so a short run validates), the headline's validation interval off.
 SMALL = [
-    "experiment=cyclegan", "model.generator.base_channels=4", "model.generator.num_blocks=1", "model.discriminator.base_channels=4",
+    "experiment=cyclegan", "model=cyclegan", "model.generator.base_channels=4", "model.generator.num_blocks=1", "model.discriminator.base_channels=4",
     "data.batch_size=4", "trainer.val_check_interval=null", "trainer.limit_train_batches=4", "logger=csv",
 ]
 
