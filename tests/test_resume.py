@@ -57,6 +57,9 @@ MODELS = {
     "acgan": ["model=acgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
     "sgan": ["model=sgan", "model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32,32]", "data.labels_per_class=10"],
     "began": ["experiment=began", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "loss.lambda_k=0.5"],
+    # Two domains, history pools (in the checkpoint) and a learning-rate decay that starts mid-run.
+    "cyclegan": ["experiment=cyclegan", "model=cyclegan", "model.generator.base_channels=4", "model.generator.num_blocks=1", "model.discriminator.base_channels=4",
+                 "model.pool_size=6", "model.lr_decay_start=5", "trainer.val_check_interval=null", "callbacks.translation_metrics=null"],
 }
 
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, ListConfig
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from ganlab.evaluate import load_generator, pick_device
+from ganlab.evaluate import datamodule_for, load_generator, pick_device
 
 
 def slerp(start: Tensor, end: Tensor, weights: Tensor) -> Tensor:
@@ -59,9 +59,13 @@ def save_grid(images: Tensor, path: Path, nrow: int) -> None:
 def sample(cfg: DictConfig) -> dict[str, Path]:
     """``samples.png`` (num_samples images) and ``interpolation.png`` (rows x steps) in the run dir."""
     L.seed_everything(cfg.seed, verbose=False)
-    gan, _ = load_generator(cfg.ckpt_path, pick_device(cfg.device))
+    gan, record = load_generator(cfg.ckpt_path, pick_device(cfg.device))
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if getattr(gan, "translates", False):  # model=cyclegan: rows of source, translated and reconstructed images
+        from ganlab.translation import sample_translations
+
+        return sample_translations(cfg, gan, datamodule_for(cfg, record["data"]), out_dir)
     paths = {"samples": out_dir / "samples.png", "interpolation": out_dir / "interpolation.png"}
     labels = class_labels(gan, cfg.get("labels"), cfg.num_samples)
     rows, steps = cfg.interpolation.rows, cfg.interpolation.steps

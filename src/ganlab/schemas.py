@@ -164,6 +164,18 @@ class SemiSupervisedGANSchema(GANSchema):
     prior: str = "uniform"
 
 
+@dataclass
+class CycleGANSchema(ModelSchema):
+    """ganlab.models.cyclegan.CycleGAN: conf/model/cyclegan.yaml. No latent space: latent_dim and prior are unused."""
+
+    _target_: str = "ganlab.models.cyclegan.CycleGAN"
+    lambda_cycle: float = at_least(0.0, 10.0)
+    lambda_identity: float = at_least(0.0, 0.5)
+    pool_size: int = at_least(0, 50)
+    lr_decay_start: Optional[int] = at_least(0, None)
+    samples_per_row: int = at_least(1, 8)
+
+
 # ---- loss ------------------------------------------------------------------------------------------------
 @dataclass
 class LossSchema:
@@ -255,6 +267,20 @@ class DataSchema:
 
 
 @dataclass
+class TwoDomainDataSchema:
+    """Two unpaired domains for translation (conf/data/digits_to_mnist.yaml); each domain's own config is an open dict."""
+
+    _target_: str = MISSING
+    batch_size: int = at_least(1, 8)
+    seed: int = 0
+    download: bool = True
+    image_shape: List[int] = field(default_factory=lambda: [1, 28, 28])
+    num_classes: int = at_least(1, 10)
+    domain_a: Dict[str, Any] = field(default_factory=dict)
+    domain_b: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class PathsSchema:
     data_dir: str = "data"
     output_dir: str = MISSING
@@ -270,6 +296,7 @@ def register() -> None:
     cs.store(group="schema/model", name="acgan", node=ACGANSchema)
     cs.store(group="schema/model", name="sgan", node=SemiSupervisedGANSchema)
     cs.store(group="schema/model", name="began", node=BEGANSchema)
+    cs.store(group="schema/model", name="cyclegan", node=CycleGANSchema)
     cs.store(group="schema/loss", name="base", node=LossSchema)
     cs.store(group="schema/loss", name="lsgan", node=LeastSquaresSchema)
     cs.store(group="schema/loss", name="wgan_gp", node=WassersteinGPSchema)
@@ -278,6 +305,7 @@ def register() -> None:
     cs.store(group="schema/optimizer", name="adam", node=AdamPairSchema)
     cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropPairSchema)
     cs.store(group="schema/data", name="idx", node=DataSchema)
+    cs.store(group="schema/data", name="two_domain", node=TwoDomainDataSchema)
     cs.store(group="schema/paths", name="default", node=PathsSchema)
 
 

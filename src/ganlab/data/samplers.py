@@ -104,3 +104,60 @@ class SemiSupervisedBatches(Sampler[torch.Tensor]):
 
     def __len__(self) -> int:
         return len(self.unlabelled_batches)
+
+
+class UnpairedBatches(Sampler[torch.Tensor]):
+    """Index batches of two unpaired domains, (2, n): row 0 indexes domain A, row 1 domain B, no pairing implied.
+
+    An epoch is one pass over the larger domain (seeded, sharded across ranks like ``EpochBatches``); the smaller
+    one is drawn from its own seeded stream of permutations, per epoch and rank, over and over, so every batch
+    has n images of each. Resumable mid-epoch: the stream skips the draws of the batches already trained on.
+    """
+
+    def __init__(self, size_a: int, size_b: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.sizes, self.batch_size, self.seed, self.rank = (size_a, size_b), batch_size, seed, rank
+        self.larger = 0 if size_a >= size_b else 1
+        self.epoch_batches = EpochBatches(self.sizes[self.larger], batch_size, shuffle=True, seed=seed, drop_last=True, rank=rank, world_size=world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch_batches.set_epoch(epoch)
+
+    def _smaller_stream(self):
+        generator = torch.Generator().manual_seed(self.seed + 7919 * self.epoch_batches.epoch + 104729 * (self.rank + 1))
+        while True:
+            yield from torch.randperm(self.sizes[1 - self.larger], generator=generator).tolist()
+
+    def __iter__(self):
+        stream = self._smaller_stream()
+        for number, rows in enumerate(self.epoch_batches):
+            if number == 0:  # a resumed epoch starts past its first batches: skip their draws too
+                for _ in range((self.epoch_batches.yielded - 1) * self.batch_size):
+                    next(stream)
+            other = torch.tensor([next(stream) for _ in range(len(rows))])
+            yield torch.stack([rows, other] if self.larger == 0 else [other, rows])  # (2, n)
+
+    def state_dict(self) -> dict[str, int]:
+        return self.epoch_batches.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch_batches.load_state_dict(state)
+
+    def __len__(self) -> int:
+        return len(self.epoch_batches)
+
+
+class TwoDomainBatches(Sampler[tuple[torch.Tensor, torch.Tensor]]):
+    """For evaluation: (A indices, B indices) batches that visit every image of each domain once, in order,
+    sharded across ranks. The shorter domain's batches run out first and are then empty."""
+
+    def __init__(self, size_a: int, size_b: int, batch_size: int, rank: int = 0, world_size: int = 1):
+        self.samplers = [EpochBatches(size, batch_size, shuffle=False, seed=0, drop_last=False, rank=rank, world_size=world_size) for size in (size_a, size_b)]
+
+    def __iter__(self):
+        a_batches, b_batches = (list(sampler) for sampler in self.samplers)
+        empty = torch.zeros(0, dtype=torch.long)
+        for number in range(len(self)):
+            yield (a_batches[number] if number < len(a_batches) else empty, b_batches[number] if number < len(b_batches) else empty)
+
+    def __len__(self) -> int:
+        return max(len(sampler) for sampler in self.samplers)

@@ -220,7 +220,9 @@ class GAN(L.LightningModule):
         return [instantiate(optimizers["discriminator"], params=list(d_params)), instantiate(optimizers["generator"], params=list(g_params))]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        images, labels = batch  # (k * B, C, H, W), (k * B,): one chunk of B real images per discriminator step
+        # (k * B, C, H, W), (k * B,): one chunk of B real images per discriminator step. A two-domain model (CycleGAN)
+        # gets (A images, B images), chunked alike: its hooks take (real_a, real_b) where these take (real, labels).
+        images, labels = batch
         d_opt, g_opt = self.optimizers()
         logs = self._logs_this_step()  # before the generator update advances global_step
         chunks = list(zip(images.chunk(self.discriminator_steps), labels.chunk(self.discriminator_steps)))

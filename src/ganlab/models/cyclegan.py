@@ -1,0 +1,204 @@
+"""CycleGAN (Zhu et al. 2017): unpaired image-to-image translation between two domains A and B.
+
+Two generators, G_AB: A -> B and G_BA: B -> A (``networks/resnet_translator.py``), and two PatchGAN
+discriminators, D_A on domain A and D_B on domain B (``networks/patchgan.py``). A training batch is
+``(A images, B images)``, unpaired (``data/digits_to_mnist.py``); the base class chunks it as it chunks
+``(images, labels)``, so the hooks below receive ``(real_a, real_b)`` where other GANs receive ``(real, labels)``.
+The update order stays the base's: the discriminators (one optimizer for both), then the generators (one for
+both); a training step is one generator update.
+
+- Adversarial terms from the ``loss=`` group (least squares by default, as in the paper), on every patch.
+- Cycle consistency: lambda_cycle * (|G_BA(G_AB(a)) - a|_1 + |G_AB(G_BA(b)) - b|_1), lambda_cycle = 10.
+- Identity: lambda_identity * lambda_cycle * (|G_AB(b) - b|_1 + |G_BA(a) - a|_1), lambda_identity = 0.5.
+- The discriminators see a history of ``pool_size`` = 50 generated images per domain (Shrivastava et al. 2017):
+  half of each fake batch is swapped for older fakes once the pool is full. The pools travel in checkpoints.
+- The discriminator objective is halved (the paper's "divide the objective by 2 while optimizing D").
+- ``lr_decay_start``: from this generator update on, both learning rates decay linearly to 0 at
+  ``trainer.max_steps`` (the paper: constant for 100 epochs, then linear to 0 over 100). A function of the
+  step alone, so a resumed run gets the same rates.
+
+``generate(source=a)`` and ``forward`` translate A -> B; ``translate(images, "ba")`` goes the other way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import Tensor, nn
+
+from ganlab.models.gan import GAN, eval_mode
+
+DOMAINS = ("a", "b")
+
+
+class ImagePool:
+    """A history of up to ``size`` generated images (one domain's), as in Zhu et al.'s implementation."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.images: list[Tensor] = []  # (C, H, W) each, detached
+
+    def query(self, images: Tensor) -> Tensor:
+        """For each new image: while the pool fills, the image itself (and it joins the pool); then with p = 1/2
+        a random older image (which the new one replaces in the pool), else the new image."""
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif torch.rand(()) < 0.5:  # torch's global RNG: StepSeed makes it a function of the step
+                index = int(torch.randint(self.size, ()))
+                out.append(self.images[index])
+                self.images[index] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"images": torch.stack(self.images).cpu() if self.images else None}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.images = [] if state["images"] is None else list(state["images"].to(device).unbind(0))
+
+
+class CycleGAN(GAN):
+    #: evaluate.py and sample.py score and draw translations instead of samples.
+    translates = True
+
+    def __init__(
+        self,
+        generator: dict[str, Any],
+        discriminator: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 0.5,  # times lambda_cycle
+        pool_size: int = 50,
+        lr_decay_start: int | None = None,  # generator update from which the learning rates decay linearly to 0
+        samples_per_row: int = 8,  # sample grids: this many images a row
+        latent_dim: int = 1,  # unused: no latent space
+        prior: str = "normal",  # unused
+    ):
+        super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples=1)
+        self.grid_nrow = samples_per_row
+        self.pools = {domain: ImagePool(pool_size) for domain in DOMAINS}
+
+    # ---- networks --------------------------------------------------------------------------------------
+    def build_networks(self, generator: dict[str, Any], discriminator: dict[str, Any]) -> None:
+        self.generator_ab, self.generator_ba = instantiate(generator), instantiate(generator)
+        self.discriminator_a, self.discriminator_b = instantiate(discriminator), instantiate(discriminator)
+
+    def generator_networks(self) -> list[nn.Module]:
+        return [self.generator_ab, self.generator_ba]
+
+    def discriminator_networks(self) -> list[nn.Module]:
+        return [self.discriminator_a, self.discriminator_b]
+
+    # ---- translation -----------------------------------------------------------------------------------
+    def forward(self, images: Tensor) -> Tensor:
+        return self.generator_ab(images)
+
+    @torch.no_grad()
+    def translate(self, images: Tensor, direction: str = "ab") -> Tensor:
+        """Images of the source domain (B, C, H, W) in [-1, 1], translated in eval mode: ``"ab"`` or ``"ba"``."""
+        network = {"ab": self.generator_ab, "ba": self.generator_ba}[direction]
+        with eval_mode(network):
+            return network(images.to(self.device))
+
+    @torch.no_grad()
+    def generate(self, num: int | None = None, z: Tensor | None = None, labels: Tensor | None = None, source: Tensor | None = None) -> Tensor:
+        """Domain-A images ``source`` translated into domain B. A translator draws nothing from noise."""
+        if source is None:
+            raise ValueError(f"{type(self).__name__} translates images: call generate(source=<domain A images>) or translate(images, 'ba')")
+        return self.translate(source, "ab")
+
+    @torch.no_grad()
+    def translation_grid(self, a: Tensor, b: Tensor) -> Tensor:
+        """(6n, C, H, W): rows of A sources, their translations to B, their reconstructions; then the same for B."""
+        rows = []
+        for source, forward, backward in ((a, "ab", "ba"), (b, "ba", "ab")):
+            translated = self.translate(source, forward)
+            rows += [source.to(self.device), translated, self.translate(translated, backward)]
+        return torch.cat(rows)
+
+    def sample_grid_images(self) -> Tensor:
+        """The first validation images of each domain, translated and reconstructed (same images at every step)."""
+        datamodule = self.trainer.datamodule
+        to_images = lambda dataset: datamodule.on_after_batch_transfer((dataset.tensors[0][: self.grid_nrow].to(self.device),), 0)[0]  # noqa: E731
+        return self.translation_grid(to_images(datamodule.domain_a.val_set), to_images(datamodule.domain_b.val_set))
+
+    # ---- objectives ------------------------------------------------------------------------------------
+    def discriminator_loss(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            fake_b, fake_a = self.generator_ab(real_a), self.generator_ba(real_b)
+        fake_a, fake_b = self.pools["a"].query(fake_a), self.pools["b"].query(fake_b)
+        terms, real_scores, fake_scores = {}, [], []
+        total = real_a.new_zeros(())
+        for domain, discriminator, real, fake in (("a", self.discriminator_a, real_a, fake_a), ("b", self.discriminator_b, real_b, fake_b)):
+            real_logits, fake_logits = discriminator(real), discriminator(fake)  # (n * patches,)
+            d_loss = self.loss.d_loss(real_logits, fake_logits)
+            penalty = self.loss.d_penalty(discriminator, real, fake)
+            total = total + 0.5 * (d_loss + penalty)
+            terms |= {f"loss/d_{domain}": d_loss, f"loss/d_{domain}_penalty": penalty}
+            real_scores.append(real_logits)
+            fake_scores.append(fake_logits)
+        terms["loss/d"] = 0.5 * (terms["loss/d_a"] + terms["loss/d_b"])
+        terms["loss/d_penalty"] = 0.5 * (terms.pop("loss/d_a_penalty") + terms.pop("loss/d_b_penalty"))
+        return total, torch.cat(real_scores), torch.cat(fake_scores), terms
+
+    def generator_loss(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        fake_b, fake_a = self.generator_ab(real_a), self.generator_ba(real_b)
+        adversarial_ab = self.loss.g_loss(self.discriminator_b(fake_b))
+        adversarial_ba = self.loss.g_loss(self.discriminator_a(fake_a))
+        cycle = F.l1_loss(self.generator_ba(fake_b), real_a) + F.l1_loss(self.generator_ab(fake_a), real_b)
+        terms = {"loss/g": adversarial_ab + adversarial_ba, "loss/g_ab": adversarial_ab, "loss/g_ba": adversarial_ba, "loss/cycle": cycle}
+        total = terms["loss/g"] + self.hparams.lambda_cycle * cycle
+        if self.hparams.lambda_identity > 0:
+            identity = F.l1_loss(self.generator_ab(real_b), real_b) + F.l1_loss(self.generator_ba(real_a), real_a)
+            total = total + self.hparams.lambda_identity * self.hparams.lambda_cycle * identity
+            terms["loss/identity"] = identity
+        return total, terms
+
+    # ---- learning-rate decay ---------------------------------------------------------------------------
+    def lr_factor(self, step: int) -> float:
+        """1 until ``lr_decay_start``, then linearly down to 0 at ``trainer.max_steps``."""
+        start, end = self.hparams.lr_decay_start, self.trainer.max_steps
+        if start is None or step < start or end is None or end <= start:
+            return 1.0
+        return max(0.0, (end - step) / (end - start))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.hparams.lr_decay_start is None:
+            return
+        factor = self.lr_factor(self.global_step)
+        for optimizer, name in zip(self.optimizers(), ("discriminator", "generator")):
+            for group in optimizer.param_groups:
+                group["lr"] = self.hparams.optimizer[name]["lr"] * factor
+
+    # ---- validation and test: D's verdict on real images of each domain --------------------------------
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        self._score_real_domains(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        self._score_real_domains(batch, "test")
+
+    def _score_real_domains(self, batch: tuple[Tensor, ...], stage: str) -> None:
+        a, _, b, _ = batch  # (A images, A labels, B images, B labels); one side is empty once its split is done
+        for name, discriminator, images in (("D_A(x)", self.discriminator_a, a), ("D_B(x)", self.discriminator_b, b)):
+            if len(images):
+                self.log(f"{stage}/{name}", self.loss.d_output(discriminator(images)).mean(), sync_dist=True, batch_size=len(images))
+
+    # ---- checkpoints: the image pools ------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["image_pools"] = {domain: pool.state_dict() for domain, pool in self.pools.items()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        for domain, state in checkpoint.get("image_pools", {}).items():
+            self.pools[domain].load_state_dict(state, self.device)

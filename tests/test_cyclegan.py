@@ -1,0 +1,172 @@
+"""CycleGAN (experiment=cyclegan): both domains' networks train with every loss, on one and two ranks; the
+translation scores are logged; evaluate.py and sample.py work from the checkpoint alone. Exact resume is in
+test_resume.py (MODELS), the two-domain data in test_data.py's style below."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import app_config, compose_config
+from PIL import Image
+
+from ganlab.data.digits_to_mnist import DigitsToMNISTDataModule
+from ganlab.data.mnist import MNISTDataModule
+from ganlab.data.samplers import TwoDomainBatches, UnpairedBatches
+from ganlab.data.uci_digits import UCIDigitsDataModule
+from ganlab.evaluate import evaluate
+from ganlab.models.cyclegan import CycleGAN, ImagePool
+from ganlab.sample import sample
+from ganlab.train import train
+from recorders import InitialWeights, find
+from test_train import LOSSES
+
+REPO = Path(__file__).resolve().parents[1]
+NETWORKS = ("generator_ab.", "generator_ba.", "discriminator_a.", "discriminator_b.")
+# Tiny networks, 4 + 4 images a step, epochs of 4 steps (so a short run validates), the headline's validation interval off.
+SMALL = [
+    "experiment=cyclegan", "model=cyclegan", "model.generator.base_channels=4", "model.generator.num_blocks=1", "model.discriminator.base_channels=4",
+    "data.batch_size=4", "trainer.val_check_interval=null", "trainer.limit_train_batches=4", "logger=csv",
+]
+
+
+# ---- data ------------------------------------------------------------------------------------------------
+def test_uci_digits_are_the_bundled_28x28_copy_with_their_own_split():
+    data = UCIDigitsDataModule(root="nowhere", seed=0)
+    data.setup()
+    images, labels = data.train_set.tensors
+    assert images.shape == (1293, 28, 28) and images.dtype == torch.uint8 and len(data.val_set) == 144 and len(data.test_set) == 360
+    assert sorted(labels.unique().tolist()) == list(range(10))
+    assert images[:, :4].max() == 0 and images[:, :, -4:].max() == 0  # MNIST's framing: a 4-pixel black border
+
+
+def test_unpaired_batches_cover_the_larger_domain_draw_the_smaller_and_resume():
+    sampler = UnpairedBatches(size_a=10, size_b=40, batch_size=4, seed=1)
+    batches = list(sampler)
+    assert len(batches) == 10 and all(batch.shape == (2, 4) for batch in batches)
+    assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(40))  # one pass over B
+    assert torch.cat([b[0] for b in batches]).max() < 10  # A drawn over and over
+    iterator = iter(sampler)
+    first = [next(iterator) for _ in range(3)]
+    resumed = UnpairedBatches(size_a=10, size_b=40, batch_size=4, seed=1)
+    resumed.load_state_dict(sampler.state_dict())
+    assert [b.tolist() for b in first + list(resumed)] == [b.tolist() for b in batches]
+
+
+def test_evaluation_batches_visit_every_image_of_both_domains_once_per_rank_shard():
+    seen = {0: [], 1: []}
+    for rank in (0, 1):
+        batches = list(TwoDomainBatches(size_a=6, size_b=20, batch_size=4, rank=rank, world_size=2))
+        assert len(batches) == 3  # both ranks: the same number of batches
+        for a, b in batches:
+            seen[0] += a.tolist()
+            seen[1] += b.tolist()
+    assert sorted(seen[0]) == list(range(6)) and sorted(seen[1]) == list(range(20))
+
+
+def test_two_domain_batches_hold_images_of_both_domains_and_no_labels_in_training():
+    data = DigitsToMNISTDataModule(UCIDigitsDataModule(seed=0), MNISTDataModule(root="nowhere", download=False, seed=0), batch_size=5)
+    data.setup()
+    a, b = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
+    assert a.shape == b.shape == (5, 1, 28, 28) and a.min() >= -1 and b.max() <= 1
+    a, a_labels, b, b_labels = data.on_after_batch_transfer(next(iter(data.val_dataloader())), 0)
+    assert a.shape[1:] == (1, 28, 28) and len(a_labels) == len(a) and len(b_labels) == len(b)
+    assert data.record()["domain_a"]["_target_"] == "ganlab.data.uci_digits.UCIDigitsDataModule"
+
+
+def test_image_pool_returns_new_images_until_full_then_mixes_in_old_ones():
+    pool = ImagePool(4)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)
+    torch.manual_seed(0)
+    mixed = pool.query(torch.full((64, 1, 1, 1), 9.0))
+    old = (mixed < 4).sum().item()
+    assert 0 < old <= 64 and len(pool.images) == 4
+    assert torch.equal(ImagePool(0).query(first), first)
+
+
+# ---- training --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("loss", [loss for loss in LOSSES if loss != "began"])
+def test_every_loss_trains_all_four_networks(make_cfg, loss):
+    cfg = make_cfg([*SMALL, f"loss={loss}", "loss.discriminator_steps=1", "trainer.max_steps=2", "callbacks.translation_metrics=null", "callbacks.best_fid_checkpoint=null",
+                    "+callbacks.initial._target_=recorders.InitialWeights"])
+    result = train(cfg)
+    gan = result["model"]
+    assert isinstance(gan, CycleGAN) and result["trainer"].global_step == 2
+    for name in ["loss/d", "loss/g", "loss/cycle", "loss/identity"]:
+        assert torch.isfinite(torch.tensor(result["metrics"][name])), name
+    initial = find(result["trainer"], InitialWeights)
+    for prefix in NETWORKS:
+        assert initial.moved(gan, prefix), f"{prefix} did not move"
+
+
+def test_began_loss_needs_its_own_discriminator(make_cfg):
+    with pytest.raises(Exception, match="model=began goes with loss=began"):
+        train(make_cfg([*SMALL, "loss=began", "trainer.max_steps=1"]))
+
+
+def test_learning_rates_decay_linearly_to_zero(make_cfg):
+    result = train(make_cfg([*SMALL, "trainer.max_steps=4", "model.lr_decay_start=2", "callbacks.translation_metrics=null", "callbacks.best_fid_checkpoint=null"]))
+    gan = result["model"]
+    assert [gan.lr_factor(step) for step in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    d_opt, g_opt = result["trainer"].optimizers
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5) and d_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5)  # step 3's
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A short run that validates once (an epoch of 4 steps), with EMA of the weights."""
+    run_dir = tmp_path_factory.mktemp("cyclegan")
+    result = train(compose_config(run_dir, [*SMALL, "trainer.max_steps=4", "callbacks=[default,translation_metrics,ema]", "callbacks.ema.decay=0.5"]))
+    metrics = result["metrics"]
+    for name in ["label_preservation_ab", "label_preservation_ba", "fid_ab", "fid_ba", "cycle_error_a", "cycle_error_b",
+                 "baseline_label_preservation_ab", "baseline_fid_ab", "fid"]:
+        assert np.isfinite(metrics[f"val/{name}"]), name
+    # The untranslated UCI digits read as MNIST digits about half the time: the baseline to beat.
+    assert 0.3 < metrics["val/baseline_label_preservation_ab"] < 0.8
+    assert (run_dir / "samples" / "step_0000004.png").is_file()
+    return run_dir
+
+
+def test_checkpoint_keeps_the_pools_and_the_data_record(run_dir):
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["image_pools"]["a"]["images"].shape == (16, 1, 28, 28)  # 4 steps x 4 fakes, below the 50 cap
+    assert checkpoint["data"]["_target_"] == "ganlab.data.digits_to_mnist.DigitsToMNISTDataModule"
+    grid = Image.open(run_dir / "samples" / "step_0000004.png")
+    assert grid.size == (8 * 30 + 2, 6 * 30 + 2)  # 8 a row; source, translated, reconstructed for A and for B
+
+
+def test_evaluate_scores_translations_from_the_checkpoint_alone(run_dir, tmp_path, capsys):
+    results = evaluate(app_config("evaluate", tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]))
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["fid"] == pytest.approx(results["fid_ab"]) and written["global_step"] == 4
+    assert written["reference"] == "test splits (360 UCI-Digits images as A, 1000 MNIST images as B)"
+    assert 0 <= written["label_preservation_ab"] <= 1 and written["feature_extractor"]["a"]["key"].startswith("uci_digits-")
+    assert "label preservation UCI-Digits -> MNIST" in capsys.readouterr().out
+
+
+def test_sample_draws_rows_of_source_translated_and_reconstructed(run_dir, tmp_path):
+    paths = sample(app_config("sample", tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "num_samples=16", "nrow=8"]))
+    for path in paths.values():
+        assert Image.open(path).size == (8 * 30 + 2, 6 * 30 + 2)  # 2 groups of 3 rows
+
+
+def test_ddp_cpu_trains_both_ranks_and_the_checkpoint_evaluates(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*SMALL, "accelerator=ddp_cpu", "trainer.max_steps=4", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
+            "data.download=false", f"hydra.run.dir={run_dir}"]
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (run_dir / "train_ddp_process_1.log").is_file()
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 4
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        header = f.readline()
+    assert "val/label_preservation_ab" in header  # scored across both ranks' shards
+    results = evaluate(app_config("evaluate", tmp_path / "eval", [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]))
+    assert np.isfinite(results["fid_ab"])
