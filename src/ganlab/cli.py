@@ -8,11 +8,8 @@ import signal
 import time
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-<<<<<<< HEAD
 from hydra.errors import InstantiationException
-=======
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
->>>>>>> gpu-ranks
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 

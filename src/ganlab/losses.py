@@ -249,11 +249,7 @@ class BoundaryEquilibrium(GANLoss):
         self.k = (k + self.lambda_k * (self.gamma * real_score.detach() - fake_score.detach())).clamp(0.0, 1.0)
 
     def state_dict(self) -> dict[str, float]:
-<<<<<<< HEAD
-        return {**super().state_dict(), "k": self.k}
-=======
-        return {"k": float(self.k)}
->>>>>>> gpu-ranks
+        return {**super().state_dict(), "k": float(self.k)}
 
     def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
         real, fake = real_scores.mean(), fake_scores.mean()
