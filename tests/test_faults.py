@@ -132,12 +132,15 @@ def extra_conf(tmp_path):
     return f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
 
 
+MODEL_OPTIONS = sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
+
+
 def test_composition_errors_reach_the_user_as_one_line_with_file_and_line(tmp_path, extra_conf):
     run_dir = f"hydra.run.dir={tmp_path / 'run'}"
     cases = {
         "experiment=broken": f"error: {tmp_path}/conf/experiment/broken.yaml:4: invalid YAML",
         "experiment=dangling": f"{tmp_path}/conf/experiment/dangling.yaml:3: Interpolation key 'nowhere.dim' not found (key model.latent_dim)",
-        "model=stylegan": "error: In 'train': Could not find 'model/stylegan'; Available options in 'model': acgan, began, cgan, dcgan, mlp, sgan",
+        "model=stylegan": f"error: In 'train': Could not find 'model/stylegan'; Available options in 'model': {', '.join(MODEL_OPTIONS)}",
     }
     for override, expected in cases.items():
         result = train_py([extra_conf, override, run_dir, *QUIET], cwd=tmp_path)

@@ -109,11 +109,11 @@ def test_diffaugment_reaches_real_and_fake_batches_in_both_updates_and_not_valid
     seen = []
     model.discriminator.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
     real = torch.rand(8, *SHAPE) * 0.5 + 0.5  # no exact zeros; G's tanh output has none either
-    model.discriminator_loss(real, torch.zeros(8))  # D(real), D(fake)
+    model.discriminator_loss(real, torch.zeros(8))  # D(real) and D(fake): one forward over both, concatenated
     model.generator_loss(real, torch.zeros(8))  # D(G(z))
-    assert len(seen) == 3
-    for batch in seen:  # every image D saw carries a cutout square
-        assert ((batch == 0).flatten(1).sum(1) >= 7 * 7).all()
+    images = torch.cat(seen)
+    assert len(images) == 3 * 8  # 8 real, 8 fake, 8 fake in G's update
+    assert ((images == 0).flatten(1).sum(1) >= 7 * 7).all()  # every image D saw carries a cutout square
     model.eval()
     seen.clear()
     model.discriminator(real)
