@@ -49,7 +49,8 @@ def datamodule_for(cfg: DictConfig, data_record: dict[str, Any] | None) -> L.Lig
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """FID, KID, classifier score and class coverage of ``num_samples`` images against the ``reference`` split."""
+    """FID, KID, precision/recall, density/coverage, classifier score and class coverage of ``num_samples`` images
+    against the ``reference`` split."""
     if cfg.reference not in REFERENCE_SPLITS:
         raise ValueError(f"reference must be one of {REFERENCE_SPLITS}, got {cfg.reference!r}")
     L.seed_everything(cfg.seed, verbose=False)
@@ -93,9 +94,11 @@ def format_results(results: dict[str, Any]) -> str:
         ("samples vs real", f"{results['num_samples']} generated vs {results['dataset']} {results['reference']}"),
         ("FID", f"{results['fid']:.3f}"),
         ("KID", f"{results['kid_mean']:.5f} +- {results['kid_std']:.5f}"),
+        ("precision / recall", f"{results['precision']:.3f} / {results['recall']:.3f} (fidelity / diversity: samples on the real manifold / real images on theirs)"),
+        ("density / coverage", f"{results['density']:.3f} / {results['coverage']:.3f} (real balls per sample / k, share of real balls holding a sample)"),
         ("classifier score", f"{results['classifier_score']:.3f} +- {results['classifier_score_std']:.3f} (Inception-Score analogue, max {len(results['class_shares'])})"),
         ("class shares", shares),
-        ("coverage", f"KL from uniform {results['coverage_kl']:.4f}, {results['classes_covered']}/{len(results['class_shares'])} classes covered"),
+        ("class coverage", f"KL from uniform {results['coverage_kl']:.4f}, {results['classes_covered']}/{len(results['class_shares'])} classes covered"),
         ("features", f"{extractor['fid_kid_features']}; classifier test accuracy {extractor['test_accuracy']:.2%}"),
     ]
     if "conditional_accuracy" in results:

@@ -1,4 +1,5 @@
-"""GAN scores through torchmetrics: FID and KID in a feature space, an Inception-Score analogue and class coverage.
+"""GAN scores through torchmetrics: FID and KID in a feature space, precision, recall, density and coverage in the
+same space (``ganlab.metrics.manifold``), an Inception-Score analogue and class coverage.
 
 All take G's output, (B, 1, H, W) images in [-1, 1]. Real images are fed once and kept (``reset_real_features``
 is off), so scoring a generator again only costs its own samples. Metric states sync across DDP ranks.
@@ -21,6 +22,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from ganlab.metrics.classifier import extractor_for
 from ganlab.metrics.features import ClassifierFeatures, ClassifierLogits, ClassifierOutputs, InceptionFeatures
+from ganlab.metrics.manifold import ManifoldScores
 
 BACKBONES = ("classifier", "inception")
 
@@ -57,7 +59,8 @@ class ClassCoverage(Metric):
 
 
 class GANScores(nn.Module):
-    """FID, KID, classifier score (the Inception-Score analogue) and class coverage of one dataset's images.
+    """FID, KID, precision/recall, density/coverage, classifier score (the Inception-Score analogue) and class
+    coverage of one dataset's images.
 
     ``extractor`` records what a score was computed with: which feature network, which weights, its accuracy.
     """
@@ -71,6 +74,8 @@ class GANScores(nn.Module):
         backbone: str = "classifier",
         feature_extractor_weights_path: str | None = None,
         kid_subset_size: int = 1000,
+        pr_k: int = 3,
+        dc_k: int = 5,
     ):
         super().__init__()
         if backbone not in BACKBONES:
@@ -82,6 +87,7 @@ class GANScores(nn.Module):
         self.fid = FrechetInceptionDistance(feature=features, input_img_size=shape, reset_real_features=False)
         self.kid_subset_size = kid_subset_size
         self.kid = KernelInceptionDistance(feature=features, subset_size=kid_subset_size, reset_real_features=False)
+        self.manifold = ManifoldScores(features, pr_k=pr_k, dc_k=dc_k)  # same features as FID: one forward per batch
         self.classifier_score = InceptionScore(feature=logits, splits=10)
         self.coverage = ClassCoverage(logits, num_classes)
         feature_space = (
@@ -100,21 +106,25 @@ class GANScores(nn.Module):
         cache_dir: str | None = None,
         train_if_missing: bool = True,
         kid_subset_size: int = 1000,
+        pr_k: int = 3,
+        dc_k: int = 5,
         **unused: Any,  # the rest of the metrics config (batch_size)
     ) -> GANScores:
         """Scores for the data of ``datamodule``, with its domain classifier (committed, cached or trained now)."""
         classifier, extractor = extractor_for(datamodule, cache_dir=cache_dir, train_if_missing=train_if_missing)
-        return cls(classifier, extractor, datamodule.num_classes, datamodule.image_shape, backbone, feature_extractor_weights_path, kid_subset_size)
+        return cls(classifier, extractor, datamodule.num_classes, datamodule.image_shape, backbone, feature_extractor_weights_path, kid_subset_size, pr_k, dc_k)
 
     @torch.no_grad()
     def update_real(self, images: Tensor) -> None:
         self.fid.update(images, real=True)
         self.kid.update(images, real=True)
+        self.manifold.update(images, real=True)
 
     @torch.no_grad()
     def update_fake(self, images: Tensor) -> None:
         self.fid.update(images, real=False)
         self.kid.update(images, real=False)
+        self.manifold.update(images, real=False)
         self.classifier_score.update(images)
         self.coverage.update(images)
 
@@ -136,12 +146,13 @@ class GANScores(nn.Module):
             "kid_std": kid_std.item(),
             "classifier_score": is_mean.item(),
             "classifier_score_std": is_std.item(),
+            **self.manifold.compute(),  # precision, recall (k=pr_k), density, coverage (k=dc_k)
             **self.coverage.compute(),
         }
 
     def reset_fake(self) -> None:
         """Forget the generated images, keep the real ones (FID and KID keep them across ``reset``)."""
-        for metric in (self.fid, self.kid, self.classifier_score, self.coverage):
+        for metric in (self.fid, self.kid, self.manifold, self.classifier_score, self.coverage):
             metric.reset()
 
     # ---- feeding ---------------------------------------------------------------------------------------
