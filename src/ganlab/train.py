@@ -60,7 +60,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
-        with multirun_ddp_job():
+        with multirun_ddp_job(trainer):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
             if cfg.get("test"):
                 trainer.test(model, datamodule=datamodule)
