@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,3 +71,30 @@ def test_a_hung_rank_fails_the_run_within_the_timeout_naming_it(tmp_path):
     lines = _errors(output)
     assert lines and all("DDP: rank 1 stopped answering (last answered" in line for line in lines), output[-3000:]
     assert time.monotonic() - start < 300
+
+
+@pytest.mark.slow
+def test_a_rank_that_ends_badly_after_its_job_does_not_kill_the_sweep(tmp_path):
+    """The multirun x DDP hang: Lightning's child observer of job N outlived its job and SIGKILLed the sweep (in
+    job N+1, whose rank 1 then waited for a rendezvous for 30 minutes) when job N's rank 1 exited with an error
+    after rank 0 had moved on. Jobs now reap their ranks and disarm that observer."""
+    script = tmp_path / "train_rank1_exits_3.py"
+    script.write_text(textwrap.dedent(f"""
+        import atexit, os, hydra
+        if os.environ.get("LOCAL_RANK") == "1":
+            atexit.register(lambda: os._exit(3))
+        from ganlab.cli import run
+
+        @hydra.main(version_base="1.3", config_path="{REPO / 'conf'}", config_name="train")
+        def main(cfg):
+            return run(cfg)
+
+        main()
+    """))
+    sweep = tmp_path / "sweep"
+    result = subprocess.run([sys.executable, str(script), "-m", "seed=0,1,2", *ARGS, "trainer.max_steps=1", f"hydra.sweep.dir={sweep}"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert len(list(sweep.glob("*/checkpoints/last.ckpt"))) == 3
+    assert output.count("ranks > 0 exited with rank 1") == 3 and "): 3" in output
