@@ -19,7 +19,7 @@ from ganlab.checkpoints import CheckpointError
 from ganlab.config import ConfigError
 from ganlab.console import quiet_library_messages, summary, write_result
 from ganlab.data.idx import DataFileError
-from ganlab.distributed import in_multirun
+from ganlab.distributed import DDPError, ddp_problem, in_multirun
 from ganlab.errors import one_line, report_in_one_line
 from ganlab.runlock import RunDirBusy
 from ganlab.train import train
@@ -28,7 +28,7 @@ log = logging.getLogger("ganlab")
 report_in_one_line()  # composition errors (bad YAML, unknown option, missing key): one line; HYDRA_FULL_ERROR=1 for all
 
 # Failures whose message says everything: a traceback would only hide it.
-USER_ERRORS = (ConfigError, DataFileError, CheckpointError, DivergenceError, RunDirBusy)
+USER_ERRORS = (ConfigError, DataFileError, CheckpointError, DivergenceError, RunDirBusy, DDPError)
 
 
 def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
@@ -68,6 +68,14 @@ def run(cfg: DictConfig) -> float | None:
             raise
         if rank_zero_only.rank == 0:  # under DDP every rank stops on the same agreed error: say it once
             log.error("%s", err)
+        raise SystemExit(1) from None
+    except RuntimeError as err:  # a collective that failed because a rank died or stopped answering
+        problem = ddp_problem(err)
+        if problem is None:
+            raise
+        if in_multirun():
+            raise DDPError(problem) from err
+        log.error("%s", problem)
         raise SystemExit(1) from None
     except (OmegaConfBaseException, InstantiationException) as err:  # an interpolation to a missing key, a bad value
         line = one_line(err)

@@ -96,7 +96,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
         log_hparams(loggers, cfg, model)  # TensorBoard's HPARAMS tab: a flat selection, with the metric names
         log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
-        with multirun_ddp_job():
+        with multirun_ddp_job(trainer):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
             if cfg.get("test"):
                 trainer.test(model, datamodule=datamodule)
