@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import app_config, compose_config
 from PIL import Image
+from test_train import LOSSES
 
 from ganlab.data.digits_to_mnist import DigitsToMNISTDataModule
 from ganlab.data.mnist import MNISTDataModule
@@ -23,8 +23,9 @@ from ganlab.evaluate import evaluate
 from ganlab.models.cyclegan import CycleGAN, ImagePool
 from ganlab.sample import sample
 from ganlab.train import train
+
+from conftest import app_config, compose_config
 from recorders import InitialWeights, find
-from test_train import LOSSES
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("generator_ab.", "generator_ba.", "discriminator_a.", "discriminator_b.")

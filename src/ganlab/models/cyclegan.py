@@ -176,7 +176,7 @@ class CycleGAN(GAN):
         if self.hparams.lr_decay_start is None:
             return
         factor = self.lr_factor(self.global_step)
-        for optimizer, name in zip(self.optimizers(), ("discriminator", "generator")):
+        for optimizer, name in zip(self.optimizers(), ("discriminator", "generator"), strict=True):
             for group in optimizer.param_groups:
                 group["lr"] = self.hparams.optimizer[name]["lr"] * factor
 
