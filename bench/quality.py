@@ -128,7 +128,7 @@ def print_tables(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=["mnist", "fashion_mnist"])
-    parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="names from CONFIGS (default: the seeds' recipes, the base configs and the reference)")
+    parser.add_argument("--configs", nargs="*", default=DEFAULT_CONFIGS, help="names from CONFIGS (default: the seeds' recipes, the base configs and the reference)")
     parser.add_argument("--custom", nargs="+", default=[], metavar="NAME=OVERRIDES", help='more rows: "name=model=dcgan loss=hinge ..." (space-separated train.py overrides)')
     parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
     parser.add_argument("--num-samples", type=int, default=2000)
