@@ -70,6 +70,10 @@ class FIDCallback(L.Callback):
                 "val/kid": values["kid_mean"],
                 "val/classifier_score": values["classifier_score"],
                 "val/coverage_kl": values["coverage_kl"],
+                # Fidelity and variety apart (Kynkäänniemi et al. 2019): a G that repeats a few good images per
+                # class keeps a fair FID but loses recall.
+                "val/precision": values["precision"],
+                "val/recall": values["recall"],
             },
             sync_dist=False,  # already global, and the same on every rank: torchmetrics synced the states
         )
