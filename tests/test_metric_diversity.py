@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import app_config
-from ganlab.data.datamodule import FashionMNISTDataModule, MNISTDataModule
+from ganlab.data.fashion_mnist import FashionMNISTDataModule
+from ganlab.data.mnist import MNISTDataModule
 from ganlab.evaluate import evaluate
 from ganlab.metrics.diversity_check import check, fixed_per_class
 from ganlab.metrics.manifold import ManifoldScores, knn_radii, manifold_scores

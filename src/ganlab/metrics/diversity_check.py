@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganlab.data.datamodule import FashionMNISTDataModule, MNISTDataModule
+from ganlab.data.fashion_mnist import FashionMNISTDataModule
+from ganlab.data.mnist import MNISTDataModule
 from ganlab.metrics.classifier import real_splits, to_model_input
 from ganlab.metrics.scores import GANScores
 
