@@ -161,3 +161,9 @@ def test_config_switches_compose_and_build(make_cfg):
     assert d_opt.defaults["lr"] == 4 * g_opt.defaults["lr"]
     with pytest.raises(Exception, match="spectral_nrom"):
         make_cfg(["model.discriminator.spectral_nrom=true"])
+
+
+def test_quality_preset_composes_with_its_stabilizers(make_cfg):
+    cfg = make_cfg(["experiment=quality"])
+    assert cfg.model.generator.upsample == "nearest" and cfg.model.discriminator.spectral_norm
+    assert cfg.loss._target_ == "ganlab.losses.Hinge" and cfg.callbacks.ema is not None
