@@ -76,11 +76,13 @@ def test_val_fraction_outside_0_1_fails_before_training(make_cfg, value):
 
 def test_batch_larger_than_the_training_split_fails_naming_the_largest_that_fits():
     data = MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=100000)
+    data.setup()
     with pytest.raises(ConfigError, match="^data.batch_size=100000 needs 100000 training images a step, but the training split has 8100; set data.batch_size to at most 8100$"):
-        data.setup()
+        data.train_dataloader()
     data = MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=3000, discriminator_steps=5)
+    data.setup()
     with pytest.raises(ConfigError, match="x 5 discriminator steps needs 15000 .* at most 1620$"):
-        data.setup()
+        data.train_dataloader()
 
 
 def test_empty_split_fails(tmp_path):

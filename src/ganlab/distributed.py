@@ -65,7 +65,8 @@ def reap_child_ranks(trainer: L.Trainer | None, timeout_s: float = REAP_TIMEOUT_
             proc.kill()
             proc.wait()
     if procs:
-        log.info("DDP job done: MASTER_PORT=%s; ranks > 0 exited with %s", os.environ.get("MASTER_PORT"),
+        level = logging.WARNING if any(proc.returncode for proc in procs) else logging.INFO
+        log.log(level, "DDP job done: MASTER_PORT=%s; ranks > 0 exited with %s", os.environ.get("MASTER_PORT"),
                  ", ".join(f"rank {rank} (pid {proc.pid}): {proc.returncode}" for rank, proc in enumerate(procs, 1)))
 
 

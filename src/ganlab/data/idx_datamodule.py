@@ -179,15 +179,26 @@ class IDXDataModule(L.LightningDataModule):
         log.info("%s from %s: %d train, %d val, %d test images", self.name, self.source, len(self.train_set), len(self.val_set), len(test_images))
 
     def _check_split_sizes(self, num_train: int, num_val: int, num_test: int, files: dict[str, Path]) -> None:
-        """An empty split, or a training batch larger than the training split, stops here with one line: Lightning
-        would say "No training batches" and exit 0 having trained nothing."""
+        """An empty split stops here with one line."""
         if num_train == 0 or num_test == 0:
             split, path = ("training", files["train_images"]) if num_train == 0 else ("test", files["test_images"])
             raise DataFileError(f"{path}: the {split} split is empty; replace the file or lower data.val_fraction")
         if num_val == 0:
             raise ConfigError(f"data.val_fraction={self.val_fraction} leaves an empty validation split of {num_train} images; raise data.val_fraction")
+
+    def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader:
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = EpochBatches(len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size)
+        # batch_size=None: the sampler yields whole index batches and TensorDataset slices them in one go.
+        return ResumableLoader(dataset, batch_size=None, sampler=sampler)
+
+    def _check_batch_fits(self) -> None:
+        """A training batch larger than the training split stops before training (Lightning would say "No training
+        batches" and exit 0 having trained nothing). Checked here, not in setup(): a small split can be inspected."""
         trainer = self.trainer
         world_size = trainer.world_size if trainer is not None else 1
+        num_train = len(self.train_set)
         needed = self.batch_size * self.discriminator_steps * world_size
         if needed > num_train:
             detail = f" x {self.discriminator_steps} discriminator steps" if self.discriminator_steps > 1 else ""
@@ -197,14 +208,8 @@ class IDXDataModule(L.LightningDataModule):
                 f"split has {num_train}; set data.batch_size to at most {num_train // (needed // self.batch_size)}"
             )
 
-    def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader:
-        trainer = self.trainer
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochBatches(len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size)
-        # batch_size=None: the sampler yields whole index batches and TensorDataset slices them in one go.
-        return ResumableLoader(dataset, batch_size=None, sampler=sampler)
-
     def train_dataloader(self) -> DataLoader:
+        self._check_batch_fits()
         if self.labels_per_class is None:
             return self._loader(self.train_set, self.batch_size * self.discriminator_steps, train=True)
         labels = self.train_set.tensors[1]
