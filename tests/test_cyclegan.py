@@ -171,3 +171,14 @@ def test_ddp_cpu_trains_both_ranks_and_the_checkpoint_evaluates(tmp_path):
     assert "val/label_preservation_ab" in header  # scored across both ranks' shards
     results = evaluate(app_config("evaluate", tmp_path / "eval", [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]))
     assert np.isfinite(results["fid_ab"])
+
+
+def test_translator_keeps_the_shape_and_range_and_patchgan_scores_every_patch():
+    from ganlab.networks.patchgan import PatchDiscriminator
+    from ganlab.networks.resnet_translator import ResnetTranslator
+
+    images = torch.rand(3, 1, 28, 28) * 2 - 1
+    translated = ResnetTranslator(base_channels=4, num_blocks=2)(images)
+    assert translated.shape == images.shape and translated.abs().max() <= 1
+    discriminator = PatchDiscriminator(base_channels=4)
+    assert discriminator.patch_logits(images).shape == (3, 1, 6, 6) and discriminator(images).shape == (3 * 36,)
