@@ -20,7 +20,7 @@ from ganlab.train import train
 REPO = Path(__file__).resolve().parents[1]
 # Epochs of 4 batches, so that runs of 10 steps cross epoch ends and validations; a checkpoint every 2 steps.
 SHORT_EPOCHS = [
-    "model=mlp", "logger=csv", "trainer.deterministic=true", "trainer.limit_train_batches=4",
+    "logger=csv", "trainer.deterministic=true", "trainer.limit_train_batches=4",
     "callbacks.model_checkpoint.every_n_train_steps=2", "callbacks.sample_grid=null",
     "++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null",
 ]
@@ -56,7 +56,7 @@ MODELS = {
     "cgan": ["model=cgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
     "acgan": ["model=acgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
     "sgan": ["model=sgan", "model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32,32]", "data.labels_per_class=10"],
-    "began": ["experiment=began", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "loss.lambda_k=0.5"],
+    "began": ["experiment=began", "model=began", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "loss.lambda_k=0.5"],
     # Two domains, history pools (in the checkpoint) and a learning-rate decay that starts mid-run.
     "cyclegan": ["experiment=cyclegan", "model=cyclegan", "model.generator.base_channels=4", "model.generator.num_blocks=1", "model.discriminator.base_channels=4",
                  "model.pool_size=6", "model.lr_decay_start=5", "trainer.val_check_interval=null", "callbacks.translation_metrics=null"],
@@ -110,7 +110,7 @@ def _wait_for_step(run_dir: Path, step: int, process: subprocess.Popen, timeout:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_path, signum):
-    args = [*(a for a in SHORT_EPOCHS if a != "logger=csv"), "logger=[csv,tensorboard]", "trainer.log_every_n_steps=1", "data.batch_size=16", "data.download=false",
+    args = [*(a for a in SHORT_EPOCHS if a != "logger=csv"), "model=mlp", "logger=[csv,tensorboard]", "trainer.log_every_n_steps=1", "data.batch_size=16", "data.download=false",
             "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "trainer.limit_val_batches=2"]
     run_dir = tmp_path / "run"
     process = _start([*args, "trainer.max_steps=100000", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
