@@ -117,7 +117,7 @@ def print_tables(rows: list[dict]) -> None:
             fid = f"**{fid}**" if statistics.mean(fids) == best else fid
             print(
                 f"| {name} | {','.join(str(row['seed']) for row in group)} | {fid} | {spread([1000 * row['kid_mean'] for row in group])} | "
-                f"{spread([row['classifier_score'] for row in group], '{:.2f}')} | {spread([row['classes_covered'] for row in group], '{:.1f}')}/10 | "
+                f"{spread([row['classifier_score'] for row in group], '{:.2f}')} | {spread([row['classes_covered'] for row in group], '{:g}')}/10 | "
                 f"{spread([row['coverage_kl'] for row in group], '{:.3f}')} | {spread([row['train_seconds'] for row in group], '{:.0f}')} |"
             )
         print("\ncommands:")

@@ -46,14 +46,14 @@ def project_seconds(overrides: list[str], warmup: int, steps: int, data: str) ->
         def on_train_end(self, trainer, pl_module):
             self.seconds = clock() - self.start
 
-    clock = StepClock()
+    timer = StepClock()
     trainer = L.Trainer(
         accelerator="cpu", devices=1, max_steps=warmup + steps, max_epochs=-1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-        use_distributed_sampler=False, callbacks=[clock],
+        use_distributed_sampler=False, callbacks=[timer],
     )
     trainer.fit(gan, datamodule=datamodule)
-    return clock.seconds / steps
+    return timer.seconds / steps
 
 
 def reference_seconds(warmup: int, steps: int, data: str) -> float:
