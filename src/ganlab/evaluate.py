@@ -58,7 +58,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     gan, record = load_generator(cfg.ckpt_path, device)
     datamodule = datamodule_for(cfg, record["data"])
     if getattr(gan, "translates", False):  # model=cyclegan: translations of the real images, not samples
-        from ganlab.translation import evaluate_translation
+        from ganlab.evaluate_translation import evaluate_translation
 
         return evaluate_translation(cfg, gan, record, datamodule, device)
     scores = GANScores.for_data(datamodule, **cfg.metrics).to(device)

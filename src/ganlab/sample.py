@@ -63,7 +63,7 @@ def sample(cfg: DictConfig) -> dict[str, Path]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if getattr(gan, "translates", False):  # model=cyclegan: rows of source, translated and reconstructed images
-        from ganlab.translation import sample_translations
+        from ganlab.evaluate_translation import sample_translations
 
         return sample_translations(cfg, gan, datamodule_for(cfg, record["data"]), out_dir)
     paths = {"samples": out_dir / "samples.png", "interpolation": out_dir / "interpolation.png"}
