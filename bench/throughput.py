@@ -197,6 +197,8 @@ def main() -> None:
                 if out.returncode:
                     sys.exit(f"{variant} {model} failed:\n{out.stderr[-3000:]}")
                 runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"  {model} {variant} run {len(runs[variant])}: {runs[variant][-1]['images_per_s']:,.0f} img/s "
+                      f"({runs[variant][-1]['images_per_cpu_s']:,.0f} per CPU second)", file=sys.stderr, flush=True)
         median = {v: statistics.median(r["images_per_s"] for r in runs[v]) for v in VARIANTS}
         cpu = {v: statistics.median(r["images_per_cpu_s"] for r in runs[v]) for v in VARIANTS}
         # The ratio per repeat (the three variants of one repeat ran back to back, under about the same load).
