@@ -1,4 +1,4 @@
-"""Loop Hydra multiruns of DDP jobs (accelerator=ddp_cpu) and count how many sweeps pass (issue 11, point 1).
+"""Loop Hydra multiruns of DDP jobs (accelerator=ddp_cpu) and count how many sweeps pass.
 
     python bench/ddp_sweep_loop.py --loops 20 --jobs 6
 
@@ -32,14 +32,34 @@ def one_sweep(index: int, jobs: int, limit: float, work: Path) -> tuple[str, flo
     sweep_dir = work / f"sweep{index}"
     losses = ",".join(f"{loss}" for loss in LOSSES[:jobs])
     # seed varies per job so that Hydra sees distinct jobs even when a loss repeats
-    args = ["-m", "model=mlp", f"loss={LOSSES[0]}", f"seed={','.join(str(s) for s in range(jobs))}", "accelerator=ddp_cpu",
-            "trainer.max_steps=1", "data.batch_size=8", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
-            "data.download=false", "logger=csv", "++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null",
-            "callbacks.sample_grid=null", "trainer.limit_val_batches=1", f"hydra.sweep.dir={sweep_dir}"]
+    args = [
+        "-m",
+        "model=mlp",
+        f"loss={LOSSES[0]}",
+        f"seed={','.join(str(s) for s in range(jobs))}",
+        "accelerator=ddp_cpu",
+        "trainer.max_steps=1",
+        "data.batch_size=8",
+        "callbacks.progress_bar=null",
+        "trainer.enable_model_summary=false",
+        "data.download=false",
+        "logger=csv",
+        "++callbacks.fid=null",
+        "++callbacks.best_fid_checkpoint=null",
+        "callbacks.sample_grid=null",
+        "trainer.limit_val_batches=1",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     del losses
     start = time.monotonic()
-    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=work, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = process.communicate(timeout=limit)
         status = "pass" if process.returncode == 0 else f"fail (exit {process.returncode})"

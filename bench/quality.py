@@ -35,7 +35,7 @@ from ganlab.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-import reference_dcgan
+import reference_dcgan  # noqa: E402  (bench/ on the path first)
 
 CONFIGS = {  # name -> train.py overrides
     "seed vanilla GAN (MLP, BCE, batch 100)": ["experiment=seed_vanilla_gan"],
@@ -67,14 +67,26 @@ def slug(name: str) -> str:
     return name.split(" (")[0].replace(" + ", "_").replace(", ", "_").replace(" ", "_").replace("/", "-")
 
 
-def run_row(name: str, overrides: list[str] | None, data: str, seed: int, args: argparse.Namespace, out_root: Path) -> dict:
+def run_row(
+    name: str, overrides: list[str] | None, data: str, seed: int, args: argparse.Namespace, out_root: Path
+) -> dict:
     if overrides is None:  # the reference loop: its own script, the same data and scores
         return reference_dcgan.run(data, args.steps, seed, args.num_samples)
     run_dir = out_root / data / f"{slug(name)}_n{args.steps}_s{seed}"
     if run_dir.exists():  # a stale last.ckpt there would be scored instead of this run's
         raise SystemExit(f"{run_dir} exists: remove it, or pass another --out")
-    extras = [] if args.fid_callback else ["callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]  # no update depends on them
-    train_overrides = [*overrides, f"data={data}", f"trainer.max_steps={args.steps}", f"seed={seed}", "data.download=false", "callbacks.progress_bar=null", *extras]
+    extras = (
+        [] if args.fid_callback else ["callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
+    )  # no update depends on them
+    train_overrides = [
+        *overrides,
+        f"data={data}",
+        f"trainer.max_steps={args.steps}",
+        f"seed={seed}",
+        "data.download=false",
+        "callbacks.progress_bar=null",
+        *extras,
+    ]
     eval_overrides = [f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"num_samples={args.num_samples}", f"data={data}"]
     start = time.perf_counter()
     train(compose_app("train", train_overrides, run_dir))
@@ -86,8 +98,22 @@ def run_row(name: str, overrides: list[str] | None, data: str, seed: int, args: 
         "seed": seed,
         "generator_updates": results["global_step"],
         "train_seconds": train_seconds,
-        "command": f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir} && python evaluate.py {' '.join(eval_overrides)}".replace(f"{REPO}/", ""),
-        **{key: results[key] for key in ("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered", "reference", "num_samples")},
+        "command": f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir} && python evaluate.py {' '.join(eval_overrides)}".replace(
+            f"{REPO}/", ""
+        ),
+        **{
+            key: results[key]
+            for key in (
+                "fid",
+                "kid_mean",
+                "kid_std",
+                "classifier_score",
+                "coverage_kl",
+                "classes_covered",
+                "reference",
+                "num_samples",
+            )
+        },
         "extractor": results["feature_extractor"]["key"],
     }
 
@@ -107,7 +133,9 @@ def print_tables(rows: list[dict]) -> None:
         for row in sorted(subset, key=lambda row: (order.get(row["config"], len(order)), row["seed"])):
             groups.setdefault(row["config"], []).append(row)
         first = subset[0]
-        print(f"\n{data}: {steps} generator updates, {first['num_samples']} samples vs {first['reference']}, features {first['extractor']}\n")
+        print(
+            f"\n{data}: {steps} generator updates, {first['num_samples']} samples vs {first['reference']}, features {first['extractor']}\n"
+        )
         print("| config | seeds | FID | KID x 1000 | classifier score | classes covered | coverage KL | train s |")
         print("|---|---|---|---|---|---|---|---|")
         best = min(statistics.mean(row["fid"] for row in group) for group in groups.values())
@@ -128,14 +156,33 @@ def print_tables(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=["mnist", "fashion_mnist"])
-    parser.add_argument("--configs", nargs="*", default=DEFAULT_CONFIGS, help="names from CONFIGS (default: the seeds' recipes, the base configs and the reference)")
-    parser.add_argument("--custom", nargs="+", default=[], metavar="NAME=OVERRIDES", help='more rows: "name=model=dcgan loss=hinge ..." (space-separated train.py overrides)')
+    parser.add_argument(
+        "--configs",
+        nargs="*",
+        default=DEFAULT_CONFIGS,
+        help="names from CONFIGS (default: the seeds' recipes, the base configs and the reference)",
+    )
+    parser.add_argument(
+        "--custom",
+        nargs="+",
+        default=[],
+        metavar="NAME=OVERRIDES",
+        help='more rows: "name=model=dcgan loss=hinge ..." (space-separated train.py overrides)',
+    )
     parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
     parser.add_argument("--num-samples", type=int, default=2000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed: tables show mean and spread")
-    parser.add_argument("--fid-callback", action="store_true", help="keep the FID callback during training (it changes no update, costs time)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="one run per seed: tables show mean and spread"
+    )
+    parser.add_argument(
+        "--fid-callback",
+        action="store_true",
+        help="keep the FID callback during training (it changes no update, costs time)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench" / "quality")
-    parser.add_argument("--report", action="store_true", help="only print the tables of the rows in <out>/results.jsonl")
+    parser.add_argument(
+        "--report", action="store_true", help="only print the tables of the rows in <out>/results.jsonl"
+    )
     args = parser.parse_args()
     results_path = args.out / "results.jsonl"
     if args.report:
@@ -145,7 +192,9 @@ def main() -> None:
     for custom in args.custom:
         name, _, overrides = custom.partition("=")
         configs[name] = overrides.split()
-    print(f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for data in args.data:

@@ -97,13 +97,17 @@ def datamodule_for(data: str, seed: int, batch_size: int = 64):
     """The project's datamodule of ``python train.py data=<data> seed=<seed>``, set up for fitting."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"data={data}", f"seed={seed}", "data.download=false", f"data.batch_size={batch_size}"])
+        cfg = compose(
+            "train", overrides=[f"data={data}", f"seed={seed}", "data.download=false", f"data.batch_size={batch_size}"]
+        )
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     return datamodule, cfg.metrics
 
 
-def train_reference(train_images: Tensor, steps: int, seed: int, batch_size: int = 64, latent_dim: int = 100, log_every: int = 0):
+def train_reference(
+    train_images: Tensor, steps: int, seed: int, batch_size: int = 64, latent_dim: int = 100, log_every: int = 0
+):
     """``steps`` iterations of the published loop (one G update, then one D update, each) on (N, 1, 28, 28) images in [-1, 1]."""
     torch.manual_seed(seed)
     generator, discriminator = Generator(latent_dim), Discriminator()
@@ -159,7 +163,10 @@ def run(data: str = "mnist", steps: int = 1000, seed: int = 0, num_samples: int 
         "generator_updates": steps,
         "train_seconds": train_seconds,
         "command": f"python bench/reference_dcgan.py --data {data} --steps {steps} --seed {seed} --num-samples {num_samples}",
-        **{key: results[key] for key in ("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered")},
+        **{
+            key: results[key]
+            for key in ("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered")
+        },
         "reference": f"test split ({scores.num_real} images)",
         "num_samples": num_samples,
         "extractor": scores.extractor["key"],
@@ -184,7 +191,16 @@ def main() -> None:
         start = time.perf_counter()
         train_reference(train_images, args.steps, args.seed)
         seconds = time.perf_counter() - start
-        print(json.dumps({"config": NAME, "steps": args.steps, "threads": torch.get_num_threads(), "seconds_per_update": seconds / args.steps}))
+        print(
+            json.dumps(
+                {
+                    "config": NAME,
+                    "steps": args.steps,
+                    "threads": torch.get_num_threads(),
+                    "seconds_per_update": seconds / args.steps,
+                }
+            )
+        )
         return
     row = run(args.data, args.steps, args.seed, args.num_samples, args.log_every)
     print(json.dumps(row))

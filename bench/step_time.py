@@ -48,9 +48,18 @@ def project_seconds(overrides: list[str], warmup: int, steps: int, data: str) ->
 
     timer = StepClock()
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_steps=warmup + steps, max_epochs=-1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-        use_distributed_sampler=False, callbacks=[timer],
+        accelerator="cpu",
+        devices=1,
+        max_steps=warmup + steps,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        callbacks=[timer],
     )
     trainer.fit(gan, datamodule=datamodule)
     return timer.seconds / steps
@@ -70,12 +79,19 @@ def reference_seconds(warmup: int, steps: int, data: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["", "reference"], help='space-separated train.py overrides per config ("" = default), or "reference"')
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["", "reference"],
+        help='space-separated train.py overrides per config ("" = default), or "reference"',
+    )
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--data", default="mnist")
-    parser.add_argument("--clock", choices=list(CLOCKS), default="cpu", help="cpu: CPU seconds of this process; wall: elapsed seconds")
+    parser.add_argument(
+        "--clock", choices=list(CLOCKS), default="cpu", help="cpu: CPU seconds of this process; wall: elapsed seconds"
+    )
     args = parser.parse_args()
     global clock
     clock = CLOCKS[args.clock]
@@ -91,7 +107,19 @@ def main() -> None:
     base = statistics.median(times[args.configs[0]])
     for config, values in times.items():
         median = statistics.median(values)
-        print(json.dumps({"config": config or "default", "clock": args.clock, "threads": torch.get_num_threads(), "steps": args.steps, "seconds_per_update": round(median, 4), "runs": [round(v, 4) for v in values], "vs_first": round(median / base, 2)}))
+        print(
+            json.dumps(
+                {
+                    "config": config or "default",
+                    "clock": args.clock,
+                    "threads": torch.get_num_threads(),
+                    "steps": args.steps,
+                    "seconds_per_update": round(median, 4),
+                    "runs": [round(v, 4) for v in values],
+                    "vs_first": round(median / base, 2),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

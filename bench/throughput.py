@@ -43,7 +43,11 @@ def compose(model: str, batch_size: int):
     import ganlab.config  # noqa: F401  (registers the config schemas)
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = hydra_compose("train", overrides=[f"model={model}", "loss=nsgan", f"data.batch_size={batch_size}", "data.download=false"], return_hydra_config=True)
+        cfg = hydra_compose(
+            "train",
+            overrides=[f"model={model}", "loss=nsgan", f"data.batch_size={batch_size}", "data.download=false"],
+            return_hydra_config=True,
+        )
     HydraConfig.instance().set_config(cfg)
     return cfg
 
@@ -89,9 +93,18 @@ def run_project(model: str, batch_size: int, warmup: int, steps: int) -> float:
 
     clock = StepClock()
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_steps=warmup + steps, max_epochs=-1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-        use_distributed_sampler=False, callbacks=[clock],
+        accelerator="cpu",
+        devices=1,
+        max_steps=warmup + steps,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        callbacks=[clock],
     )
     trainer.fit(gan, datamodule=datamodule)
     return rates(steps * batch_size, clock.seconds)
@@ -139,7 +152,12 @@ def run_seed(model: str, batch_size: int, warmup: int, steps: int) -> float:
         raw.mkdir(parents=True)
         for path in find_idx_files(datamodule.source).values():
             write_idx(raw / path.name.removesuffix(".gz"), read_idx(path).numpy())
-        dataset = datasets.MNIST(root, train=True, download=False, transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]))
+        dataset = datasets.MNIST(
+            root,
+            train=True,
+            download=False,
+            transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]),
+        )
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
         bce = nn.BCEWithLogitsLoss()  # the seeds' Sigmoid + BCELoss, on D's logits
         d_opt, g_opt = (torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999)) for net in (D, G))
@@ -185,20 +203,39 @@ def main() -> None:
         return worker(args)
 
     load_before = os.getloadavg()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; load average before: {load_before[0]:.2f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; load average before: {load_before[0]:.2f}"
+    )
     rows = []
     for model in args.models:
         steps = args.steps or DEFAULT_STEPS.get(model, 100)
         runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
         for _ in range(args.repeats):
             for variant in VARIANTS:
-                command = [sys.executable, __file__, "--variant", variant, "--model", model, "--batch-size", str(args.batch_size), "--warmup", str(args.warmup), "--steps", str(steps)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--variant",
+                    variant,
+                    "--model",
+                    model,
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--warmup",
+                    str(args.warmup),
+                    "--steps",
+                    str(steps),
+                ]
                 out = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
                 if out.returncode:
                     sys.exit(f"{variant} {model} failed:\n{out.stderr[-3000:]}")
                 runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
-                print(f"  {model} {variant} run {len(runs[variant])}: {runs[variant][-1]['images_per_s']:,.0f} img/s "
-                      f"({runs[variant][-1]['images_per_cpu_s']:,.0f} per CPU second)", file=sys.stderr, flush=True)
+                print(
+                    f"  {model} {variant} run {len(runs[variant])}: {runs[variant][-1]['images_per_s']:,.0f} img/s "
+                    f"({runs[variant][-1]['images_per_cpu_s']:,.0f} per CPU second)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         median = {v: statistics.median(r["images_per_s"] for r in runs[v]) for v in VARIANTS}
         cpu = {v: statistics.median(r["images_per_cpu_s"] for r in runs[v]) for v in VARIANTS}
         # The ratio per repeat (the three variants of one repeat ran back to back, under about the same load).
@@ -208,9 +245,13 @@ def main() -> None:
         rows.append((model, steps, median, cpu, ratios, cpu_ratios, peak, runs))
     load_after = os.getloadavg()
 
-    print(f"\nbatch {args.batch_size}, CPU, {torch.get_num_threads()} threads, median of {args.repeats} interleaved runs; load average after: {load_after[0]:.2f}\n")
-    print("| model | steps | project img/s | seed loop img/s | raw loop img/s | project / seed | project / raw (median, per-repeat range) "
-          "| project / raw in CPU time (median, range) | peak RSS MB (project / seed / raw) |")
+    print(
+        f"\nbatch {args.batch_size}, CPU, {torch.get_num_threads()} threads, median of {args.repeats} interleaved runs; load average after: {load_after[0]:.2f}\n"
+    )
+    print(
+        "| model | steps | project img/s | seed loop img/s | raw loop img/s | project / seed | project / raw (median, per-repeat range) "
+        "| project / raw in CPU time (median, range) | peak RSS MB (project / seed / raw) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for model, steps, median, cpu, ratios, cpu_ratios, peak, _ in rows:
         print(
@@ -223,7 +264,9 @@ def main() -> None:
     print("\nall runs (wall img/s; CPU img/s):")
     for model, _, _, _, _, _, _, runs in rows:
         print(f"  {model}: " + "; ".join(f"{v} {[round(r['images_per_s']) for r in runs[v]]}" for v in VARIANTS))
-        print(f"  {model} (CPU): " + "; ".join(f"{v} {[round(r['images_per_cpu_s']) for r in runs[v]]}" for v in VARIANTS))
+        print(
+            f"  {model} (CPU): " + "; ".join(f"{v} {[round(r['images_per_cpu_s']) for r in runs[v]]}" for v in VARIANTS)
+        )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,12 @@ class DumpSeedAndShard(L.Callback):
         images, labels = datamodule.train_set.tensors
         digest = hashlib.sha256(images.numpy().tobytes() + labels.numpy().tobytes()).hexdigest()
         sampler = trainer.train_dataloader.sampler
-        state = {"seed": datamodule.seed, "split": digest, "indices": torch.cat(list(iter(sampler))), "world_size": trainer.world_size}
+        state = {
+            "seed": datamodule.seed,
+            "split": digest,
+            "indices": torch.cat(list(iter(sampler))),
+            "world_size": trainer.world_size,
+        }
         torch.save(state, f"{trainer.default_root_dir}/seed_rank{trainer.global_rank}.pt")
 
 
@@ -31,10 +36,16 @@ class PoisonRankLoss(L.Callback):
         self.step, self.rank = step, rank
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
-        if trainer.global_rank != self.rank or trainer.global_step + 1 != self.step or getattr(pl_module, "_poisoned", False):
+        if (
+            trainer.global_rank != self.rank
+            or trainer.global_step + 1 != self.step
+            or getattr(pl_module, "_poisoned", False)
+        ):
             return
         g_loss = pl_module.loss.g_loss
-        pl_module.loss.g_loss = lambda fake_scores: g_loss(fake_scores) + torch.tensor(math.nan, device=fake_scores.device)
+        pl_module.loss.g_loss = lambda fake_scores: (
+            g_loss(fake_scores) + torch.tensor(math.nan, device=fake_scores.device)
+        )
         pl_module._poisoned = True
 
 

@@ -14,7 +14,9 @@ class InitialWeights(L.Callback):
     def moved(self, pl_module: L.LightningModule, prefix: str) -> bool:
         """Whether any parameter under ``prefix`` (generator., discriminator.) changed since the start."""
         now = dict(pl_module.named_parameters())
-        return any(not torch.equal(now[name], value) for name, value in self.parameters.items() if name.startswith(prefix))
+        return any(
+            not torch.equal(now[name], value) for name, value in self.parameters.items() if name.startswith(prefix)
+        )
 
 
 def find(trainer: L.Trainer, kind: type) -> L.Callback:

@@ -38,7 +38,17 @@ def test_checkpoint_saved_before_the_layout_move_loads_whole(name):
 
 def test_checkpoint_records_its_data_without_the_fid_callback(make_cfg, tmp_path):
     """evaluate.py rebuilds the data from the checkpoint alone, whichever callbacks the run had."""
-    train(make_cfg(["model=mlp", "trainer.max_steps=2", "callbacks.fid=null", "callbacks.best_fid_checkpoint=null", "logger=csv"]))
+    train(
+        make_cfg(
+            [
+                "model=mlp",
+                "trainer.max_steps=2",
+                "callbacks.fid=null",
+                "callbacks.best_fid_checkpoint=null",
+                "logger=csv",
+            ]
+        )
+    )
     last = tmp_path / "checkpoints" / "last.ckpt"
     record = torch.load(last, map_location="cpu", weights_only=False)["data"]
     assert record["_target_"] == "ganlab.data.mnist.MNISTDataModule" and record["num_classes"] == 10

@@ -12,30 +12,44 @@ import pytest
 import torch
 import yaml
 from hydra.errors import ConfigCompositionException, MissingConfigException
-from omegaconf import OmegaConf
 
+from ganlab.checkpoints import CheckpointError
 from ganlab.cli import run
 from ganlab.config import ConfigError
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
-from ganlab.checkpoints import CheckpointError
 from ganlab.train import train
 
 NO_FID = ["++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null", "callbacks.sample_grid=null"]
 
 
-@pytest.mark.parametrize("override", ["trainer.max_step=5", "data.batch_sise=3", "model.latent_dims=8", "optimizer.generator.learning_rate=1e-3", "seeed=1"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "trainer.max_step=5",
+        "data.batch_sise=3",
+        "model.latent_dims=8",
+        "optimizer.generator.learning_rate=1e-3",
+        "seeed=1",
+    ],
+)
 def test_misspelled_key_fails_at_composition(make_cfg, override):
     with pytest.raises(ConfigCompositionException, match=f"Could not override '{override.split('=')[0]}'"):
         make_cfg([override])
 
 
-@pytest.mark.parametrize("override", ["data.batch_size=abc", "model.latent_dim=1.5", "optimizer.discriminator.lr=fast", "trainer.max_steps=many"])
+@pytest.mark.parametrize(
+    "override",
+    ["data.batch_size=abc", "model.latent_dim=1.5", "optimizer.discriminator.lr=fast", "trainer.max_steps=many"],
+)
 def test_wrong_type_fails_at_composition(make_cfg, override):
     with pytest.raises(ConfigCompositionException, match=f"Error merging override {override}"):
         make_cfg([override])
 
 
-@pytest.mark.parametrize("group, typo", [("data", "batch_sise"), ("model", "latent_dims"), ("loss", "discriminator_step"), ("trainer", "max_step")])
+@pytest.mark.parametrize(
+    "group, typo",
+    [("data", "batch_sise"), ("model", "latent_dims"), ("loss", "discriminator_step"), ("trainer", "max_step")],
+)
 def test_schemas_also_catch_typos_in_yaml_presets(make_cfg, tmp_path, group, typo):
     """A user's own preset file with a misspelled key fails when Hydra composes it, like a typo on the command line."""
     (tmp_path / "experiment").mkdir()
@@ -47,15 +61,23 @@ def test_schemas_also_catch_typos_in_yaml_presets(make_cfg, tmp_path, group, typ
 
 @pytest.mark.parametrize(
     "experiment, override",
-    [("cgan", "model.samples_per_class=1.5"), ("acgan", "model.class_weight=heavy"), ("sgan", "model.feature_matching=maybe"),
-     ("began", "model.latent_dim=wide"), ("began", "loss.gamma=high")],
+    [
+        ("cgan", "model.samples_per_class=1.5"),
+        ("acgan", "model.class_weight=heavy"),
+        ("sgan", "model.feature_matching=maybe"),
+        ("began", "model.latent_dim=wide"),
+        ("began", "loss.gamma=high"),
+    ],
 )
 def test_every_variant_preset_checks_its_types(make_cfg, experiment, override):
     with pytest.raises(ConfigCompositionException, match=f"Error merging override {override}"):
         make_cfg([f"experiment={experiment}", override])
 
 
-@pytest.mark.parametrize("override, key", [("model.fake_class_weight=-1", "model.fake_class_weight"), ("loss.lambda_k=-0.1", "loss.lambda_k")])
+@pytest.mark.parametrize(
+    "override, key",
+    [("model.fake_class_weight=-1", "model.fake_class_weight"), ("loss.lambda_k=-0.1", "loss.lambda_k")],
+)
 def test_variant_bounds_fail_before_training(make_cfg, override, key):
     experiment = "acgan" if override.startswith("model") else "began"
     cfg = make_cfg([f"experiment={experiment}", override, *NO_FID])
@@ -93,7 +115,9 @@ def test_cli_reports_a_user_error_in_one_line_and_exits_1(make_cfg, caplog):
         run(make_cfg(["model=mlp", "data.batch_size=0", *NO_FID]))
     assert exit_.value.code == 1
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
-    assert errors == ["data.batch_size=0 must be >= 1; set data.batch_size to a value in range, e.g. data.batch_size=64"]
+    assert errors == [
+        "data.batch_size=0 must be >= 1; set data.batch_size to a value in range, e.g. data.batch_size=64"
+    ]
 
 
 def _train_two_steps(make_cfg, model: str):
@@ -108,7 +132,9 @@ def test_checkpoint_of_another_model_gets_a_clear_error(make_cfg, tmp_path):
         train(make_cfg(["model=dcgan", f"ckpt_path={last}", *NO_FID]))
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"ckpt_path={last} was trained with another model config: ")
-    assert "model.generator._target_='ganlab.networks.mlp.Generator' (here 'ganlab.networks.dcgan.Generator')" in message
+    assert (
+        "model.generator._target_='ganlab.networks.mlp.Generator' (here 'ganlab.networks.dcgan.Generator')" in message
+    )
     assert last.read_bytes() == before  # nothing written over
 
     with pytest.raises(CheckpointError, match="model.generator.hidden_dim=256 \\(here 32\\)"):
@@ -122,7 +148,11 @@ def test_bad_checkpoint_path_gets_a_clear_error(make_cfg, tmp_path, problem):
         _train_two_steps(make_cfg, "mlp")
         path = tmp_path / "checkpoints" / "last.ckpt"
         path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match=f"^ckpt_path={path}: " + ("no such checkpoint file" if problem == "missing" else "not a readable Lightning checkpoint")):
+    with pytest.raises(
+        CheckpointError,
+        match=f"^ckpt_path={path}: "
+        + ("no such checkpoint file" if problem == "missing" else "not a readable Lightning checkpoint"),
+    ):
         train(make_cfg(["model=mlp", f"ckpt_path={path}", *NO_FID]))
 
 
@@ -134,7 +164,9 @@ def test_corrupt_idx_file_ends_in_one_line_naming_it(make_cfg, tmp_path, caplog)
     with caplog.at_level(logging.ERROR), pytest.raises(SystemExit):
         run(make_cfg(["model=mlp", f"data.root={root}", *NO_FID]))
     (message,) = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
-    assert message.startswith(f"{images}: truncated or corrupt IDX file") and "replace it with an intact copy" in message
+    assert (
+        message.startswith(f"{images}: truncated or corrupt IDX file") and "replace it with an intact copy" in message
+    )
 
 
 @pytest.mark.parametrize("where", ["under a file", "in /proc"])
@@ -155,10 +187,23 @@ def test_run_dir_records_config_commit_and_versions(make_cfg, tmp_path):
     assert record["config"]["model"]["generator"]["_target_"] == "ganlab.networks.mlp.Generator"
     assert record["config"]["seed"] == 0
     assert len(record["git"]["commit"]) == 40 and isinstance(record["git"]["dirty"], bool)
-    assert record["versions"]["torch"] == torch.__version__.split("+")[0] or record["versions"]["torch"] == torch.__version__
+    assert (
+        record["versions"]["torch"] == torch.__version__.split("+")[0]
+        or record["versions"]["torch"] == torch.__version__
+    )
     assert record["versions"]["lightning"] and record["versions"]["hydra-core"]
     # A resume appends a record instead of replacing the first.
-    train(make_cfg(["model=mlp", "trainer.max_steps=3", "logger=csv", f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}", *NO_FID]))
+    train(
+        make_cfg(
+            [
+                "model=mlp",
+                "trainer.max_steps=3",
+                "logger=csv",
+                f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}",
+                *NO_FID,
+            ]
+        )
+    )
     records = list(yaml.safe_load_all((tmp_path / "provenance.yaml").read_text()))
     assert len(records) == 2 and records[1]["ckpt_path"].endswith("last.ckpt")
 
@@ -166,7 +211,14 @@ def test_run_dir_records_config_commit_and_versions(make_cfg, tmp_path):
 def test_same_seed_gives_identical_losses_over_50_steps(make_cfg, tmp_path):
     from test_resume import logged_losses  # noqa: PLC0415
 
-    overrides = ["model=mlp", "trainer.max_steps=50", "logger=csv", "trainer.deterministic=true", "trainer.limit_val_batches=1", *NO_FID]
+    overrides = [
+        "model=mlp",
+        "trainer.max_steps=50",
+        "logger=csv",
+        "trainer.deterministic=true",
+        "trainer.limit_val_batches=1",
+        *NO_FID,
+    ]
     train(make_cfg(overrides))
     first = logged_losses(tmp_path)
     shutil.move(tmp_path / "csv", tmp_path / "first_csv")

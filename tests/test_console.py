@@ -16,19 +16,44 @@ from ganlab.console import silence_known_warnings
 
 REPO = Path(__file__).resolve().parents[1]
 # Two epochs of 3 batches, each validated with FID on 200 samples: every kind of output, in a few seconds.
-SHORT = ["model=mlp", "trainer.max_steps=6", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "data.batch_size=16",
-         "data.download=false", "callbacks.fid.num_samples=200", "trainer.log_every_n_steps=1"]
+SHORT = [
+    "model=mlp",
+    "trainer.max_steps=6",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "data.batch_size=16",
+    "data.download=false",
+    "callbacks.fid.num_samples=200",
+    "trainer.log_every_n_steps=1",
+]
 
 NOISE = [
-    "💡 Tip", "litlogger", "litmodels", "was configured so 100%", "LeafSpec", "will save all extracted features",
-    "def training_step", "Using ModelCheckpoint with manual optimization", "could not find the monitored key",
-    "Epoch 1/-2", "/-2", "GPU available: False", "TPU available", "Seed set to", "`Trainer.fit` stopped",
+    "💡 Tip",
+    "litlogger",
+    "litmodels",
+    "was configured so 100%",
+    "LeafSpec",
+    "will save all extracted features",
+    "def training_step",
+    "Using ModelCheckpoint with manual optimization",
+    "could not find the monitored key",
+    "Epoch 1/-2",
+    "/-2",
+    "GPU available: False",
+    "TPU available",
+    "Seed set to",
+    "`Trainer.fit` stopped",
 ]
 
 
 def run_train(tmp_path: Path, *overrides: str) -> str:
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), *SHORT, f"hydra.run.dir={tmp_path / 'run'}", *overrides],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *SHORT, f"hydra.run.dir={tmp_path / 'run'}", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     return output
@@ -40,7 +65,7 @@ def test_default_run_prints_no_library_noise_and_ends_with_a_summary(tmp_path):
     assert not found, f"noise {found} in:\n{output}"
     run = tmp_path / "run"
     assert "step 6/6" in output  # the bar counts generator updates
-    summary = output[output.index("Done: 6 generator updates"):]
+    summary = output[output.index("Done: 6 generator updates") :]
     assert "val/fid:" in summary and "final" in summary and "best" in summary
     assert str(run / "samples" / "step_0000006.png") in summary
     assert str(run / "checkpoints") in summary and "last.ckpt" in summary and "best_fid.ckpt" in summary
@@ -52,7 +77,9 @@ def test_default_run_prints_no_library_noise_and_ends_with_a_summary(tmp_path):
 
 
 def test_verbose_brings_the_library_messages_back(tmp_path):
-    output = run_train(tmp_path, "verbose=true", "trainer.max_steps=2", "++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null")
+    output = run_train(
+        tmp_path, "verbose=true", "trainer.max_steps=2", "++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null"
+    )
     assert "💡 Tip" in output and "was configured so 100%" in output
 
 
@@ -60,10 +87,15 @@ def test_only_the_known_warnings_are_silenced():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         silence_known_warnings()
-        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning)
-        warnings.warn("some other deprecation", FutureWarning)
-        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", UserWarning)  # another category
-    assert [str(w.message) for w in caught] == ["some other deprecation", "`isinstance(treespec, LeafSpec)` is deprecated, use ..."]
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning, stacklevel=1)
+        warnings.warn("some other deprecation", FutureWarning, stacklevel=1)
+        warnings.warn(
+            "`isinstance(treespec, LeafSpec)` is deprecated, use ...", UserWarning, stacklevel=1
+        )  # another category
+    assert [str(w.message) for w in caught] == [
+        "some other deprecation",
+        "`isinstance(treespec, LeafSpec)` is deprecated, use ...",
+    ]
 
 
 def test_animation_is_rebuilt_from_every_grid_of_the_run_dir(tmp_path):

@@ -1,4 +1,4 @@
-"""Crash safety (issue 11, point 3): atomic checkpoint writes, a full disk, a damaged last.ckpt, two runs on one
+"""Crash safety: atomic checkpoint writes, a full disk, a damaged last.ckpt, two runs on one
 run dir, and runs killed with SIGKILL at random moments that resume to the weights of an uninterrupted run."""
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
 
 from ganlab.checkpoints import AtomicCheckpointIO, CheckpointError
 from ganlab.cli import run
 from ganlab.runlock import RunDirBusy, hold_run_dir
 from ganlab.train import train
+
+from conftest import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 NO_FID = ["++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null", "callbacks.sample_grid=null", "logger=csv"]
@@ -53,7 +54,9 @@ def test_checkpoint_killed_mid_write_leaves_the_previous_one_whole(tmp_path):
         assert not list(target.parent.glob(".last.ckpt.tmp-*"))  # ...is cleared by the next run on the dir
 
 
-def test_full_disk_during_a_checkpoint_write_fails_in_one_line_and_keeps_the_previous(make_cfg, tmp_path, monkeypatch, caplog):
+def test_full_disk_during_a_checkpoint_write_fails_in_one_line_and_keeps_the_previous(
+    make_cfg, tmp_path, monkeypatch, caplog
+):
     train(make_cfg(["model=mlp", "trainer.max_steps=2", *NO_FID]))
     last = tmp_path / "checkpoints" / "last.ckpt"
     before = last.read_bytes()
@@ -67,7 +70,9 @@ def test_full_disk_during_a_checkpoint_write_fails_in_one_line_and_keeps_the_pre
         run(make_cfg(["model=mlp", "trainer.max_steps=4", f"ckpt_path={last}", *NO_FID]))
     assert exit_.value.code == 1
     (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert message.startswith(f"could not write checkpoint {tmp_path / 'checkpoints'}/") and "the disk is full" in message
+    assert (
+        message.startswith(f"could not write checkpoint {tmp_path / 'checkpoints'}/") and "the disk is full" in message
+    )
     assert "\n" not in message and "resume with ckpt_path=" in message
     assert last.read_bytes() == before
     assert not list(last.parent.glob(".*tmp*"))
@@ -81,23 +86,38 @@ def test_damaged_last_checkpoint_resumes_from_the_newest_good_one_with_a_warning
     with caplog.at_level(logging.WARNING):
         resumed = train(make_cfg([*args, "trainer.max_steps=6", f"ckpt_path={last}"]))
     assert resumed["trainer"].global_step == 6
-    assert any(f"{last} is damaged" in r.getMessage() and "step_0000004.ckpt (step 4)" in r.getMessage() for r in caplog.records)
-    with pytest.raises(CheckpointError, match="not a readable Lightning checkpoint"):  # an explicit step file: no guessing
+    assert any(
+        f"{last} is damaged" in r.getMessage() and "step_0000004.ckpt (step 4)" in r.getMessage()
+        for r in caplog.records
+    )
+    with pytest.raises(
+        CheckpointError, match="not a readable Lightning checkpoint"
+    ):  # an explicit step file: no guessing
         step = tmp_path / "checkpoints" / "step_0000002.ckpt"
         step.write_bytes(b"junk")
         train(make_cfg([*args, "trainer.max_steps=6", f"ckpt_path={step}"]))
 
 
 def test_two_runs_on_one_run_dir_do_not_interleave(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import time
         from ganlab.runlock import hold_run_dir
         with hold_run_dir({str(tmp_path)!r}):
             print("held", flush=True); time.sleep(600)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RunDirBusy, match=f"^{tmp_path} is in use by pid {holder.pid} on {socket.gethostname()} since "):
+        with pytest.raises(
+            RunDirBusy, match=f"^{tmp_path} is in use by pid {holder.pid} on {socket.gethostname()} since "
+        ):
             with hold_run_dir(tmp_path):
                 pass
     finally:
@@ -108,10 +128,22 @@ def test_two_runs_on_one_run_dir_do_not_interleave(tmp_path):
 
 
 # ---- SIGKILL at random moments -------------------------------------------------------------------------------
-KILL_ARGS = ["model=mlp", "logger=csv", "trainer.deterministic=true", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2",
-             "callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.sample_grid=null", "++callbacks.fid=null",
-             "++callbacks.best_fid_checkpoint=null", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
-             "data.download=false", "data.batch_size=16", "trainer.log_every_n_steps=1"]
+KILL_ARGS = [
+    "model=mlp",
+    "logger=csv",
+    "trainer.deterministic=true",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "callbacks.model_checkpoint.every_n_train_steps=1",
+    "callbacks.sample_grid=null",
+    "++callbacks.fid=null",
+    "++callbacks.best_fid_checkpoint=null",
+    "callbacks.progress_bar=null",
+    "trainer.enable_model_summary=false",
+    "data.download=false",
+    "data.batch_size=16",
+    "trainer.log_every_n_steps=1",
+]
 
 
 @pytest.mark.slow
@@ -119,18 +151,26 @@ def test_runs_killed_at_random_moments_resume_to_the_weights_of_an_uninterrupted
     steps, kills, rng = 60, 10, random.Random(11)
     run_dir = tmp_path / "run"
     last = run_dir / "checkpoints" / "last.ckpt"
-    command = [sys.executable, str(REPO / "train.py"), *KILL_ARGS, f"trainer.max_steps={steps}", f"hydra.run.dir={run_dir}"]
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *KILL_ARGS,
+        f"trainer.max_steps={steps}",
+        f"hydra.run.dir={run_dir}",
+    ]
     done = False
     for attempt in range(kills + 1):
         resume = [f"ckpt_path={last}"] if last.exists() else []
-        process = subprocess.Popen([*command, *resume], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [*command, *resume], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         if attempt < kills:
             # A random moment: at start-up, between steps, or during a write (a checkpoint every step).
             start_step = torch.load(last, weights_only=False)["global_step"] if last.exists() else 0
             target = start_step + rng.randint(0, 4)
             deadline = time.monotonic() + 300
             while process.poll() is None and time.monotonic() < deadline:
-                step = (torch.load(last, weights_only=False)["global_step"] if last.exists() else 0)
+                step = torch.load(last, weights_only=False)["global_step"] if last.exists() else 0
                 if step >= target:
                     time.sleep(rng.random() * 0.5)
                     break
@@ -148,8 +188,17 @@ def test_runs_killed_at_random_moments_resume_to_the_weights_of_an_uninterrupted
     resumed = torch.load(last, weights_only=False)
     assert resumed["global_step"] == steps
 
-    reference = train(compose_config(tmp_path / "reference", [a for a in KILL_ARGS if a != "callbacks.progress_bar=null"] + [f"trainer.max_steps={steps}"]))
-    differing = [name for name, tensor in reference["model"].state_dict().items() if not torch.equal(tensor, resumed["state_dict"][name])]
+    reference = train(
+        compose_config(
+            tmp_path / "reference",
+            [a for a in KILL_ARGS if a != "callbacks.progress_bar=null"] + [f"trainer.max_steps={steps}"],
+        )
+    )
+    differing = [
+        name
+        for name, tensor in reference["model"].state_dict().items()
+        if not torch.equal(tensor, resumed["state_dict"][name])
+    ]
     if differing:
         # Measured (2 runs): every kill resumes and the run finishes, but the final weights differ slightly from an
         # uninterrupted run's (e.g. generator.net.0.weight, ~5e-4), where test_resume's single resumes are exact.

@@ -31,8 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("generator_ab.", "generator_ba.", "discriminator_a.", "discriminator_b.")
 # Tiny networks, 4 + 4 images a step, epochs of 4 steps (so a short run validates), the headline's validation interval off.
 SMALL = [
-    "experiment=cyclegan", "model=cyclegan", "model.generator.base_channels=4", "model.generator.num_blocks=1", "model.discriminator.base_channels=4",
-    "data.batch_size=4", "trainer.val_check_interval=null", "trainer.limit_train_batches=4", "logger=csv",
+    "experiment=cyclegan",
+    "model=cyclegan",
+    "model.generator.base_channels=4",
+    "model.generator.num_blocks=1",
+    "model.discriminator.base_channels=4",
+    "data.batch_size=4",
+    "trainer.val_check_interval=null",
+    "trainer.limit_train_batches=4",
+    "logger=csv",
 ]
 
 
@@ -41,7 +48,12 @@ def test_uci_digits_are_the_bundled_28x28_copy_with_their_own_split():
     data = UCIDigitsDataModule(root="nowhere", seed=0)
     data.setup()
     images, labels = data.train_set.tensors
-    assert images.shape == (1293, 28, 28) and images.dtype == torch.uint8 and len(data.val_set) == 144 and len(data.test_set) == 360
+    assert (
+        images.shape == (1293, 28, 28)
+        and images.dtype == torch.uint8
+        and len(data.val_set) == 144
+        and len(data.test_set) == 360
+    )
     assert sorted(labels.unique().tolist()) == list(range(10))
     assert images[:, :4].max() == 0 and images[:, :, -4:].max() == 0  # MNIST's framing: a 4-pixel black border
 
@@ -71,7 +83,9 @@ def test_evaluation_batches_visit_every_image_of_both_domains_once_per_rank_shar
 
 
 def test_two_domain_batches_hold_images_of_both_domains_and_no_labels_in_training():
-    data = DigitsToMNISTDataModule(UCIDigitsDataModule(seed=0), MNISTDataModule(root="nowhere", download=False, seed=0), batch_size=5)
+    data = DigitsToMNISTDataModule(
+        UCIDigitsDataModule(seed=0), MNISTDataModule(root="nowhere", download=False, seed=0), batch_size=5
+    )
     data.setup()
     a, b = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     assert a.shape == b.shape == (5, 1, 28, 28) and a.min() >= -1 and b.max() <= 1
@@ -94,8 +108,17 @@ def test_image_pool_returns_new_images_until_full_then_mixes_in_old_ones():
 # ---- training --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("loss", [loss for loss in LOSSES if loss != "began"])
 def test_every_loss_trains_all_four_networks(make_cfg, loss):
-    cfg = make_cfg([*SMALL, f"loss={loss}", "loss.discriminator_steps=1", "trainer.max_steps=2", "callbacks.translation_metrics=null", "callbacks.best_fid_checkpoint=null",
-                    "+callbacks.initial._target_=recorders.InitialWeights"])
+    cfg = make_cfg(
+        [
+            *SMALL,
+            f"loss={loss}",
+            "loss.discriminator_steps=1",
+            "trainer.max_steps=2",
+            "callbacks.translation_metrics=null",
+            "callbacks.best_fid_checkpoint=null",
+            "+callbacks.initial._target_=recorders.InitialWeights",
+        ]
+    )
     result = train(cfg)
     gan = result["model"]
     assert isinstance(gan, CycleGAN) and result["trainer"].global_step == 2
@@ -112,21 +135,47 @@ def test_began_loss_needs_its_own_discriminator(make_cfg):
 
 
 def test_learning_rates_decay_linearly_to_zero(make_cfg):
-    result = train(make_cfg([*SMALL, "trainer.max_steps=4", "model.lr_decay_start=2", "callbacks.translation_metrics=null", "callbacks.best_fid_checkpoint=null"]))
+    result = train(
+        make_cfg(
+            [
+                *SMALL,
+                "trainer.max_steps=4",
+                "model.lr_decay_start=2",
+                "callbacks.translation_metrics=null",
+                "callbacks.best_fid_checkpoint=null",
+            ]
+        )
+    )
     gan = result["model"]
     assert [gan.lr_factor(step) for step in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.0]
     d_opt, g_opt = result["trainer"].optimizers
-    assert g_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5) and d_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5)  # step 3's
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5) and d_opt.param_groups[0]["lr"] == pytest.approx(
+        2e-4 * 0.5
+    )  # step 3's
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A short run that validates once (an epoch of 4 steps), with EMA of the weights."""
     run_dir = tmp_path_factory.mktemp("cyclegan")
-    result = train(compose_config(run_dir, [*SMALL, "trainer.max_steps=4", "callbacks=[default,translation_metrics,ema]", "callbacks.ema.decay=0.5"]))
+    result = train(
+        compose_config(
+            run_dir,
+            [*SMALL, "trainer.max_steps=4", "callbacks=[default,translation_metrics,ema]", "callbacks.ema.decay=0.5"],
+        )
+    )
     metrics = result["metrics"]
-    for name in ["label_preservation_ab", "label_preservation_ba", "fid_ab", "fid_ba", "cycle_error_a", "cycle_error_b",
-                 "baseline_label_preservation_ab", "baseline_fid_ab", "fid"]:
+    for name in [
+        "label_preservation_ab",
+        "label_preservation_ba",
+        "fid_ab",
+        "fid_ba",
+        "cycle_error_a",
+        "cycle_error_b",
+        "baseline_label_preservation_ab",
+        "baseline_fid_ab",
+        "fid",
+    ]:
         assert np.isfinite(metrics[f"val/{name}"]), name
     # The untranslated UCI digits read as MNIST digits about half the time: the baseline to beat.
     assert 0.3 < metrics["val/baseline_label_preservation_ab"] < 0.8
@@ -147,21 +196,36 @@ def test_evaluate_scores_translations_from_the_checkpoint_alone(run_dir, tmp_pat
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written["fid"] == pytest.approx(results["fid_ab"]) and written["global_step"] == 4
     assert written["reference"] == "test splits (360 UCI-Digits images as A, 1000 MNIST images as B)"
-    assert 0 <= written["label_preservation_ab"] <= 1 and written["feature_extractor"]["a"]["key"].startswith("uci_digits-")
+    assert 0 <= written["label_preservation_ab"] <= 1 and written["feature_extractor"]["a"]["key"].startswith(
+        "uci_digits-"
+    )
     assert "label preservation UCI-Digits -> MNIST" in capsys.readouterr().out
 
 
 def test_sample_draws_rows_of_source_translated_and_reconstructed(run_dir, tmp_path):
-    paths = sample(app_config("sample", tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "num_samples=16", "nrow=8"]))
+    paths = sample(
+        app_config(
+            "sample", tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "num_samples=16", "nrow=8"]
+        )
+    )
     for path in paths.values():
         assert Image.open(path).size == (8 * 30 + 2, 6 * 30 + 2)  # 2 groups of 3 rows
 
 
 def test_ddp_cpu_trains_both_ranks_and_the_checkpoint_evaluates(tmp_path):
     run_dir = tmp_path / "run"
-    args = [*SMALL, "accelerator=ddp_cpu", "trainer.max_steps=4", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
-            "data.download=false", f"hydra.run.dir={run_dir}"]
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    args = [
+        *SMALL,
+        "accelerator=ddp_cpu",
+        "trainer.max_steps=4",
+        "callbacks.progress_bar=null",
+        "trainer.enable_model_summary=false",
+        "data.download=false",
+        f"hydra.run.dir={run_dir}",
+    ]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (run_dir / "train_ddp_process_1.log").is_file()
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -169,7 +233,9 @@ def test_ddp_cpu_trains_both_ranks_and_the_checkpoint_evaluates(tmp_path):
     with open(run_dir / "csv" / "metrics.csv") as f:
         header = f.readline()
     assert "val/label_preservation_ab" in header  # scored across both ranks' shards
-    results = evaluate(app_config("evaluate", tmp_path / "eval", [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]))
+    results = evaluate(
+        app_config("evaluate", tmp_path / "eval", [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"])
+    )
     assert np.isfinite(results["fid_ab"])
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from ganlab.data.fashion_mnist import FashionMNISTDataModule
+from ganlab.data.idx import DataFileError, read_idx, write_idx
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.samplers import EpochBatches
-from ganlab.data.idx import DataFileError, read_idx, write_idx
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")

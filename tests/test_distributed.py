@@ -28,8 +28,14 @@ def with_tests_on_path() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
-def run(args: list[str], cwd: Path, script: Path = REPO / "train.py", launcher: list[str] | None = None,
-        returncode: int = 0, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(
+    args: list[str],
+    cwd: Path,
+    script: Path = REPO / "train.py",
+    launcher: list[str] | None = None,
+    returncode: int = 0,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
     command = [*(launcher or [sys.executable]), str(script), *args]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=with_tests_on_path())
     assert result.returncode == returncode, result.stdout[-3000:] + result.stderr[-3000:]
@@ -40,7 +46,8 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
     # A train.py with one extra callback that saves each rank's weights after training. Lightning re-launches
     # this same script for rank 1, so both ranks carry it.
     script = tmp_path / "train_and_dump.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import hydra, lightning as L, torch
         from ganlab.train import train
         from omegaconf import open_dict
@@ -54,17 +61,31 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
                           "world_size": trainer.world_size, "rank": trainer.global_rank}}
                 torch.save(state, f"{tmp_path}/rank{{trainer.global_rank}}.pt")
 
-        @hydra.main(version_base="1.3", config_path="{REPO / 'conf'}", config_name="train")
+        @hydra.main(version_base="1.3", config_path="{REPO / "conf"}", config_name="train")
         def main(cfg):
             with open_dict(cfg):
                 cfg.callbacks.dump = {{"_target_": "__main__.DumpWeights"}}
             train(cfg)
 
         main()
-    """))
+    """)
+    )
     run_dir = tmp_path / "run"
-    run(["accelerator=ddp_cpu", "model=mlp", "loss=wgan_gp", "loss.discriminator_steps=2", "trainer.max_steps=3",
-         "data.batch_size=8", f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}", *QUIET], cwd=tmp_path, script=script)
+    run(
+        [
+            "accelerator=ddp_cpu",
+            "model=mlp",
+            "loss=wgan_gp",
+            "loss.discriminator_steps=2",
+            "trainer.max_steps=3",
+            "data.batch_size=8",
+            f"data.root={BUNDLED_MNIST_SAMPLE}",
+            f"hydra.run.dir={run_dir}",
+            *QUIET,
+        ],
+        cwd=tmp_path,
+        script=script,
+    )
     # DDP keeps the parameters in sync. (BatchNorm running statistics are not parameters: each rank updates
     # them from its own fakes, and DDP broadcasts rank 0's at the start of every step.)
     state0, state1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
@@ -72,7 +93,9 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
     rank0, rank1 = state0["parameters"], state1["parameters"]
     assert rank0.keys() == rank1.keys() and any("generator" in name for name in rank0)
     for network in ("generator.", "discriminator."):  # equal because synchronized, not because nothing moved
-        assert any(not torch.equal(rank0[name], state0["initial"][name]) for name in rank0 if name.startswith(network)), network
+        assert any(
+            not torch.equal(rank0[name], state0["initial"][name]) for name in rank0 if name.startswith(network)
+        ), network
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
     # Each rank draws its own noise, so the ranks' fakes are distinct images.
@@ -89,8 +112,19 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
 def test_multirun_makes_one_job_dir_per_combination(tmp_path, accelerator, losses):
     """The sweep under DDP covers every model x loss: each trains with 2 real ranks."""
     sweep_dir = tmp_path / "sweep"
-    run(["-m", "model=mlp,dcgan", f"loss={losses}", f"accelerator={accelerator}", "trainer.max_steps=1", "data.batch_size=8",
-         f"hydra.sweep.dir={sweep_dir}", *QUIET], cwd=tmp_path)
+    run(
+        [
+            "-m",
+            "model=mlp,dcgan",
+            f"loss={losses}",
+            f"accelerator={accelerator}",
+            "trainer.max_steps=1",
+            "data.batch_size=8",
+            f"hydra.sweep.dir={sweep_dir}",
+            *QUIET,
+        ],
+        cwd=tmp_path,
+    )
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert len(jobs) == 2 * len(losses.split(","))
     for job in jobs:
@@ -105,9 +139,23 @@ def test_torchrun_with_seed_null_gives_every_rank_one_seed_and_disjoint_shards(t
     seed, hence on the train/val split, and so draw disjoint shards of it."""
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     run_dir = tmp_path / "run"
-    run(["accelerator=ddp_cpu", "model=mlp", "seed=null", "trainer.max_steps=1", "data.batch_size=8", "logger=csv",
-         f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}", "+callbacks.probe._target_=rank_probe.DumpSeedAndShard",
-         *NO_FID, *QUIET], cwd=tmp_path, launcher=[torchrun, "--standalone", "--nproc_per_node", "2"])
+    run(
+        [
+            "accelerator=ddp_cpu",
+            "model=mlp",
+            "seed=null",
+            "trainer.max_steps=1",
+            "data.batch_size=8",
+            "logger=csv",
+            f"data.root={BUNDLED_MNIST_SAMPLE}",
+            f"hydra.run.dir={run_dir}",
+            "+callbacks.probe._target_=rank_probe.DumpSeedAndShard",
+            *NO_FID,
+            *QUIET,
+        ],
+        cwd=tmp_path,
+        launcher=[torchrun, "--standalone", "--nproc_per_node", "2"],
+    )
     rank0, rank1 = torch.load(run_dir / "seed_rank0.pt"), torch.load(run_dir / "seed_rank1.pt")
     assert rank0["world_size"] == rank1["world_size"] == 2
     assert rank0["seed"] == rank1["seed"]
@@ -122,14 +170,32 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank_with_one_message_and_the
     for it in the next collective."""
     run_dir = tmp_path / "run"
     start = time.monotonic()
-    result = run(["accelerator=ddp_cpu", "model=mlp", "trainer.max_steps=20", "data.batch_size=8", "logger=csv",
-                  "trainer.log_every_n_steps=50", "callbacks.model_checkpoint.every_n_train_steps=1",
-                  "callbacks.divergence_guard.check_every_n_steps=5", f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}",
-                  "+callbacks.poison._target_=rank_probe.PoisonRankLoss", "+callbacks.poison.step=3", *NO_FID, *QUIET],
-                 cwd=tmp_path, returncode=1, timeout=120)
+    result = run(
+        [
+            "accelerator=ddp_cpu",
+            "model=mlp",
+            "trainer.max_steps=20",
+            "data.batch_size=8",
+            "logger=csv",
+            "trainer.log_every_n_steps=50",
+            "callbacks.model_checkpoint.every_n_train_steps=1",
+            "callbacks.divergence_guard.check_every_n_steps=5",
+            f"data.root={BUNDLED_MNIST_SAMPLE}",
+            f"hydra.run.dir={run_dir}",
+            "+callbacks.poison._target_=rank_probe.PoisonRankLoss",
+            "+callbacks.poison.step=3",
+            *NO_FID,
+            *QUIET,
+        ],
+        cwd=tmp_path,
+        returncode=1,
+        timeout=120,
+    )
     elapsed = time.monotonic() - start
     output = result.stdout + result.stderr
-    assert "Traceback" not in output, output[-3000:]  # before: rank 0 died in its next collective ("Connection closed by peer")
+    assert "Traceback" not in output, output[
+        -3000:
+    ]  # before: rank 0 died in its next collective ("Connection closed by peer")
     errors = [line for line in output.splitlines() if "[ERROR]" in line]
     assert len(errors) == 1, output[-3000:]
     # Agreed before step 3's checkpoint was written (the periodic check, every 5 steps, would come later).
@@ -145,10 +211,25 @@ def test_fid_callback_logs_the_same_kid_and_classifier_score_on_every_rank(tmp_p
     """Each rank scores its slice of the same latents; KID's subsets and the classifier score's splits are drawn
     alike on every rank, and KID's subset size comes from the global counts, so all ranks log the same values."""
     run_dir = tmp_path / "run"
-    run(["accelerator=ddp_cpu", "model=mlp", "trainer.max_steps=2", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
-         "data.batch_size=8", "logger=csv", "callbacks.fid.num_samples=200", "metrics.kid_subset_size=150",
-         "callbacks.sample_grid=null", f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}",
-         "+callbacks.metrics._target_=rank_probe.LogMetrics", *QUIET], cwd=tmp_path)
+    run(
+        [
+            "accelerator=ddp_cpu",
+            "model=mlp",
+            "trainer.max_steps=2",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+            "data.batch_size=8",
+            "logger=csv",
+            "callbacks.fid.num_samples=200",
+            "metrics.kid_subset_size=150",
+            "callbacks.sample_grid=null",
+            f"data.root={BUNDLED_MNIST_SAMPLE}",
+            f"hydra.run.dir={run_dir}",
+            "+callbacks.metrics._target_=rank_probe.LogMetrics",
+            *QUIET,
+        ],
+        cwd=tmp_path,
+    )
     rank0, rank1 = torch.load(run_dir / "metrics_rank0.pt"), torch.load(run_dir / "metrics_rank1.pt")
     assert {"val/fid", "val/kid", "val/classifier_score"} <= rank0.keys()
     for name in ("val/fid", "val/kid", "val/classifier_score", "val/coverage_kl"):

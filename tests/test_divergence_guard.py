@@ -13,9 +13,9 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.callbacks.divergence_guard import DivergenceError, DivergenceGuard
 from ganlab.train import train
+
 from recorders import find
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,10 +39,11 @@ def with_poison(cfg, step: int):
     return cfg
 
 
-
-
 def test_nan_stops_the_run_naming_step_and_quantity_and_keeps_the_last_good_checkpoint(make_cfg, tmp_path):
-    cfg = with_poison(make_cfg(["model=mlp", "trainer.max_steps=8", "callbacks.model_checkpoint.every_n_train_steps=2", *NO_FID]), step=5)
+    cfg = with_poison(
+        make_cfg(["model=mlp", "trainer.max_steps=8", "callbacks.model_checkpoint.every_n_train_steps=2", *NO_FID]),
+        step=5,
+    )
     with pytest.raises(DivergenceError) as error:
         train(cfg)
     message = str(error.value)
@@ -53,11 +54,17 @@ def test_nan_stops_the_run_naming_step_and_quantity_and_keeps_the_last_good_chec
     checkpoint = torch.load(last, map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 4
     assert all(torch.isfinite(tensor).all() for tensor in checkpoint["state_dict"].values())
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.ckpt", "step_0000002.ckpt", "step_0000004.ckpt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "last.ckpt",
+        "step_0000002.ckpt",
+        "step_0000004.ckpt",
+    ]
 
 
 def test_skip_drops_the_bad_update_and_training_goes_on(make_cfg):
-    cfg = with_poison(make_cfg(["model=mlp", "trainer.max_steps=6", "callbacks.divergence_guard.action=skip", *NO_FID]), step=3)
+    cfg = with_poison(
+        make_cfg(["model=mlp", "trainer.max_steps=6", "callbacks.divergence_guard.action=skip", *NO_FID]), step=3
+    )
     result = train(cfg)
     assert result["trainer"].global_step == 6
     assert find(result["trainer"], DivergenceGuard).skipped == 1  # D's update of step 3; G never saw the NaN
@@ -66,9 +73,22 @@ def test_skip_drops_the_bad_update_and_training_goes_on(make_cfg):
 
 def test_overflowing_learning_rate_exits_nonzero_with_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "model=mlp", "optimizer.discriminator.lr=1e30", "trainer.max_steps=20",
-         "data.download=false", "data.batch_size=16", "callbacks.progress_bar=null", f"hydra.run.dir={tmp_path / 'run'}", *NO_FID],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "model=mlp",
+            "optimizer.discriminator.lr=1e30",
+            "trainer.max_steps=20",
+            "data.download=false",
+            "data.batch_size=16",
+            "callbacks.progress_bar=null",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            *NO_FID,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]

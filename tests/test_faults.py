@@ -1,4 +1,4 @@
-"""No silently wrong runs, and errors at the edges in one line (issue 11, points 2 and 4): a missing option of
+"""No silently wrong runs, and errors at the edges in one line: a missing option of
 any group, a key a schema lacks, impossible data settings, bad data, and every composition error (bad YAML,
 unknown option, interpolation to a missing key) stop before training with one line and exit 1."""
 
@@ -20,17 +20,30 @@ from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
-QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.download=false", "trainer.max_steps=1"]
+QUIET = [
+    "callbacks.progress_bar=null",
+    "trainer.enable_model_summary=false",
+    "data.download=false",
+    "trainer.max_steps=1",
+]
 
 
 def train_py(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     """The lines a user reads, less Lightning's and torch's warnings."""
-    return [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower() or "Traceback" in line]
+    return [
+        line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower() or "Traceback" in line
+    ]
 
 
 # ---- point 2: a missing option, a key no schema has -----------------------------------------------------
@@ -44,12 +57,22 @@ def test_missing_option_of_an_optional_group_lists_the_options():
 def test_experiment_typo_stops_the_cli_before_the_run_dir(tmp_path):
     result = train_py(["experiment=dcgan_lsgn", f"hydra.run.dir={tmp_path / 'run'}", *QUIET], cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("error: experiment=dcgan_lsgn: no such option in conf/experiment/; options: acgan,")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: experiment=dcgan_lsgn: no such option in conf/experiment/; options: acgan,")
+    )
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("override, key", [("+model.some_key=3", "model.some_key"), ("+data.batch_sise=3", "data.batch_sise"),
-                                           ("+optimizer.generator.momentum=0.9", "optimizer.generator.momentum")])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("+model.some_key=3", "model.some_key"),
+        ("+data.batch_sise=3", "data.batch_sise"),
+        ("+optimizer.generator.momentum=0.9", "optimizer.generator.momentum"),
+    ],
+)
 def test_plus_key_into_a_schema_group_fails_like_a_typo(make_cfg, override, key):
     cfg = make_cfg(["model=mlp", override])
     with pytest.raises(ConfigError, match=f"^{key}: not a key of {key.rsplit('.', 1)[0]} "):
@@ -77,7 +100,10 @@ def test_val_fraction_outside_0_1_fails_before_training(make_cfg, value):
 def test_batch_larger_than_the_training_split_fails_naming_the_largest_that_fits():
     data = MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=100000)
     data.setup()
-    with pytest.raises(ConfigError, match="^data.batch_size=100000 needs 100000 training images a step, but the training split has 8100; set data.batch_size to at most 8100$"):
+    with pytest.raises(
+        ConfigError,
+        match="^data.batch_size=100000 needs 100000 training images a step, but the training split has 8100; set data.batch_size to at most 8100$",
+    ):
         data.train_dataloader()
     data = MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=3000, discriminator_steps=5)
     data.setup()
@@ -100,27 +126,41 @@ def test_labels_outside_the_classes_fail_naming_the_file(tmp_path):
     labels[[5, 17]] = 11
     (root / "train-labels-idx1-ubyte.gz").unlink()
     write_idx(root / "train-labels-idx1-ubyte", labels)
-    with pytest.raises(DataFileError, match=f"^{root / 'train-labels-idx1-ubyte'}: 2 labels outside 0..9 \\(e.g. 11\\)"):
+    with pytest.raises(
+        DataFileError, match=f"^{root / 'train-labels-idx1-ubyte'}: 2 labels outside 0..9 \\(e.g. 11\\)"
+    ):
         MNISTDataModule(root=str(root), download=False).setup()
 
 
 def test_explicit_data_root_that_does_not_exist_stops_instead_of_falling_back(make_cfg, tmp_path):
     cfg = make_cfg(["model=mlp", f"data.root={tmp_path / 'nowhere'}"])
     assert cfg.data.fallback is False
-    data = MNISTDataModule(**{k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items() if k != "_target_"})
+    data = MNISTDataModule(
+        **{k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items() if k != "_target_"}
+    )
     data.prepare_data()
-    with pytest.raises(DataFileError, match=f"^data.root={tmp_path / 'nowhere'} does not exist and nothing could be downloaded into it"):
+    with pytest.raises(
+        DataFileError, match=f"^data.root={tmp_path / 'nowhere'} does not exist and nothing could be downloaded into it"
+    ):
         data.setup()
     # The default data dir keeps its fallback (offline: the bundled sample, with a warning).
     assert make_cfg(["model=mlp"]).data.fallback is True
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.generator.image_shape=[1,32,32]", "model.generator.image_shape=[1, 32, 32] but the data's images are data.image_shape=[1, 28, 28]"),
-    ("data.image_shape=[28,28]", "data.image_shape=[28, 28] must be [channels, height, width]"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "model.generator.image_shape=[1,32,32]",
+            "model.generator.image_shape=[1, 32, 32] but the data's images are data.image_shape=[1, 28, 28]",
+        ),
+        ("data.image_shape=[28,28]", "data.image_shape=[28, 28] must be [channels, height, width]"),
+    ],
+)
 def test_image_shape_the_model_cannot_take_fails(make_cfg, override, message):
-    with pytest.raises(ConfigError, match=f"^{message}".replace("[", "\\[").replace("]", "\\]").replace("(", "\\(").replace(")", "\\)")):
+    with pytest.raises(
+        ConfigError, match=f"^{message}".replace("[", "\\[").replace("]", "\\]").replace("(", "\\(").replace(")", "\\)")
+    ):
         check_config(make_cfg(["model=mlp", override]))
 
 

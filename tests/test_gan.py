@@ -24,7 +24,9 @@ def test_uniform_prior_stays_in_unit_box_and_normal_does_not():
     normal = GAN(**PARTS, prior="normal").sample_latent(5000)
     assert uniform.shape == normal.shape == (5000, 8)
     assert uniform.abs().max() <= 1 and normal.abs().max() > 2
-    assert uniform.std().item() == pytest.approx(1 / 3**0.5, rel=0.05) and normal.std().item() == pytest.approx(1.0, rel=0.05)
+    assert uniform.std().item() == pytest.approx(1 / 3**0.5, rel=0.05) and normal.std().item() == pytest.approx(
+        1.0, rel=0.05
+    )
 
 
 def test_unknown_prior_is_rejected_by_name():
@@ -43,8 +45,12 @@ def test_optimizers_are_discriminator_then_generator_with_their_own_settings():
     model = GAN(**PARTS)
     d_opt, g_opt = model.configure_optimizers()
     assert isinstance(d_opt, torch.optim.Adam) and isinstance(g_opt, torch.optim.SGD)
-    assert {id(p) for group in d_opt.param_groups for p in group["params"]} == {id(p) for p in model.discriminator.parameters()}
-    assert {id(p) for group in g_opt.param_groups for p in group["params"]} == {id(p) for p in model.generator.parameters()}
+    assert {id(p) for group in d_opt.param_groups for p in group["params"]} == {
+        id(p) for p in model.discriminator.parameters()
+    }
+    assert {id(p) for group in g_opt.param_groups for p in group["params"]} == {
+        id(p) for p in model.generator.parameters()
+    }
 
 
 def test_generate_uses_eval_mode_and_restores_training_mode():
@@ -71,7 +77,9 @@ def test_scale_lr_multiplies_both_learning_rates_by_the_world_size_rule(make_cfg
 
     from hydra.utils import instantiate
 
-    cfg = make_cfg(["model=mlp", f"optimizer.scale_lr={scaling}", "optimizer.discriminator.lr=1e-4", "optimizer.generator.lr=3e-4"])
+    cfg = make_cfg(
+        ["model=mlp", f"optimizer.scale_lr={scaling}", "optimizer.discriminator.lr=1e-4", "optimizer.generator.lr=3e-4"]
+    )
     model = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
     model._trainer = SimpleNamespace(world_size=4)
     d_opt, g_opt = model.configure_optimizers()

@@ -35,12 +35,27 @@ NO_FID = ["++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null"]
 MODELS = {
     "mlp": (["model=mlp", "model.generator.hidden_dim=32", "model.discriminator.hidden_dim=32"], 1),
     # WGAN-GP with 2 critic updates: the penalty's inner gradient under autocast, and k > 1 counted
-    "dcgan": (["model=dcgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "loss=wgan_gp",
-               "loss.discriminator_steps=2"], 2),
+    "dcgan": (
+        [
+            "model=dcgan",
+            "model.generator.base_channels=8",
+            "model.discriminator.base_channels=8",
+            "loss=wgan_gp",
+            "loss.discriminator_steps=2",
+        ],
+        2,
+    ),
     "cgan": (["experiment=cgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"], 1),
     "acgan": (["experiment=acgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"], 1),
-    "sgan": (["experiment=sgan", "model.discriminator.hidden_dims=[64,32]", "model.generator.hidden_dims=[32]",
-              "data.labels_per_class=2"], 1),
+    "sgan": (
+        [
+            "experiment=sgan",
+            "model.discriminator.hidden_dims=[64,32]",
+            "model.generator.hidden_dims=[32]",
+            "data.labels_per_class=2",
+        ],
+        1,
+    ),
     "began": (["experiment=began", "model.generator.base_channels=4", "model.discriminator.base_channels=4"], 1),
 }
 PRECISIONS = ["32-true", "16-mixed", "bf16-mixed"]
@@ -80,8 +95,18 @@ def test_one_gpu_trains_every_model_in_every_precision_counting_g_and_d_updates(
         pytest.skip("this GPU has no bfloat16")
     overrides, k = MODELS[model]
     max_steps = 6
-    cfg = make_cfg(["accelerator=gpu", f"trainer.precision={precision}", f"trainer.max_steps={max_steps}", "data.batch_size=8",
-                    "logger=csv", "test=false", *NO_FID, *overrides])
+    cfg = make_cfg(
+        [
+            "accelerator=gpu",
+            f"trainer.precision={precision}",
+            f"trainer.max_steps={max_steps}",
+            "data.batch_size=8",
+            "logger=csv",
+            "test=false",
+            *NO_FID,
+            *overrides,
+        ]
+    )
     result = train(cfg)
     trainer = result["trainer"]
     assert trainer.strategy.root_device.type == "cuda"  # where it trained (fit ends with the model back on the CPU)
@@ -101,8 +126,19 @@ def test_one_gpu_trains_every_model_in_every_precision_counting_g_and_d_updates(
 @needs_gpu
 def test_ema_and_the_fid_callback_run_on_the_gpu(make_cfg):
     overrides, _ = MODELS["dcgan"]
-    cfg = make_cfg(["accelerator=gpu", "trainer.max_steps=4", "trainer.limit_train_batches=2", "data.batch_size=8", "logger=csv",
-                    "callbacks=[default,ema]", "callbacks.fid.num_samples=200", "metrics.kid_subset_size=100", *overrides])
+    cfg = make_cfg(
+        [
+            "accelerator=gpu",
+            "trainer.max_steps=4",
+            "trainer.limit_train_batches=2",
+            "data.batch_size=8",
+            "logger=csv",
+            "callbacks=[default,ema]",
+            "callbacks.fid.num_samples=200",
+            "metrics.kid_subset_size=100",
+            *overrides,
+        ]
+    )
     result = train(cfg)
     trainer = result["trainer"]
     assert trainer.strategy.root_device.type == "cuda"
@@ -115,12 +151,32 @@ def test_ema_and_the_fid_callback_run_on_the_gpu(make_cfg):
 @needs_two_gpus
 def test_ddp_on_two_gpus_trains_with_ranks_in_step(tmp_path):
     run_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO / "tests"), os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO / "tests"), os.environ.get("PYTHONPATH")) if p),
+    }
     result = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "accelerator=ddp", "trainer.devices=2", "model=mlp", "trainer.max_steps=4",
-         "data.batch_size=8", "logger=csv", f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.run.dir={run_dir}", *NO_FID,
-         "callbacks.progress_bar=null", "data.download=false", "+callbacks.dump._target_=dump_rank_state.DumpRankState"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env,
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "accelerator=ddp",
+            "trainer.devices=2",
+            "model=mlp",
+            "trainer.max_steps=4",
+            "data.batch_size=8",
+            "logger=csv",
+            f"data.root={BUNDLED_MNIST_SAMPLE}",
+            f"hydra.run.dir={run_dir}",
+            *NO_FID,
+            "callbacks.progress_bar=null",
+            "data.download=false",
+            "+callbacks.dump._target_=dump_rank_state.DumpRankState",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rank0, rank1 = torch.load(run_dir / "rank0.pt"), torch.load(run_dir / "rank1.pt")

@@ -32,14 +32,18 @@ D_WINS = {"real": 8.0, "fake": -8.0}
 G_WINS = 8.0
 
 
-@pytest.mark.parametrize("loss", [MinimaxGAN(), NonSaturatingGAN(), Hinge(), WassersteinGP()], ids=["gan", "nsgan", "hinge", "wgan_gp"])
+@pytest.mark.parametrize(
+    "loss", [MinimaxGAN(), NonSaturatingGAN(), Hinge(), WassersteinGP()], ids=["gan", "nsgan", "hinge", "wgan_gp"]
+)
 def test_d_loss_lower_when_discriminator_wins(loss):
     won = loss.d_loss(torch.full((4,), D_WINS["real"]), torch.full((4,), D_WINS["fake"]))
     for real, fake in [(0.0, 0.0), (-8.0, 8.0), (8.0, 8.0), (-8.0, -8.0)]:
         assert won < loss.d_loss(torch.full((4,), real), torch.full((4,), fake))
 
 
-@pytest.mark.parametrize("loss", [MinimaxGAN(), NonSaturatingGAN(), Hinge(), WassersteinGP()], ids=["gan", "nsgan", "hinge", "wgan_gp"])
+@pytest.mark.parametrize(
+    "loss", [MinimaxGAN(), NonSaturatingGAN(), Hinge(), WassersteinGP()], ids=["gan", "nsgan", "hinge", "wgan_gp"]
+)
 def test_g_loss_lower_when_generator_fools_discriminator(loss):
     fooled = loss.g_loss(torch.full((4,), G_WINS))
     for fake in (-8.0, 0.0, 4.0):

@@ -9,18 +9,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import app_config
 from ganlab.data.fashion_mnist import FashionMNISTDataModule
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.evaluate import evaluate
 from ganlab.metrics.diversity_check import check, fixed_per_class
 from ganlab.metrics.manifold import ManifoldScores, knn_radii, manifold_scores
 
+from conftest import app_config
+
 
 @pytest.fixture(scope="module")
 def points():
     generator = torch.Generator().manual_seed(0)
-    return torch.randn(300, 16, generator=generator), torch.randn(300, 16, generator=generator)  # two draws of one Gaussian
+    return torch.randn(300, 16, generator=generator), torch.randn(
+        300, 16, generator=generator
+    )  # two draws of one Gaussian
 
 
 def test_identical_sets_score_one(points):
@@ -32,7 +35,9 @@ def test_identical_sets_score_one(points):
 
 def test_samples_from_the_same_distribution_score_high(points):
     scores = manifold_scores(*points)
-    assert min(scores["precision"], scores["recall"]) > 0.5 and scores["coverage"] > 0.9 and 0.7 < scores["density"] < 1.3
+    assert (
+        min(scores["precision"], scores["recall"]) > 0.5 and scores["coverage"] > 0.9 and 0.7 < scores["density"] < 1.3
+    )
 
 
 def test_one_point_repeated_has_no_recall_or_coverage(points):
@@ -92,10 +97,16 @@ def datamodule(name, tmp_path_factory):
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_one_image_per_class_scores_far_worse_than_real_data(name, tmp_path_factory):
     # 400 samples against 500 test images: seconds on two cores, yet the gaps are wide.
-    results = check(datamodule(name, tmp_path_factory), num_samples=400, num_real=500, train_if_missing=False, kid_subset_size=200)
+    results = check(
+        datamodule(name, tmp_path_factory), num_samples=400, num_real=500, train_if_missing=False, kid_subset_size=200
+    )
     real, three, one = results["(a) real"], results["(c) 3 per class"], results["(b) 1 per class"]
-    assert real["coverage_kl"] < 0.1 and one["coverage_kl"] < 0.01  # every class there: class coverage sees nothing wrong
-    assert 3 * real["fid"] < three["fid"] < one["fid"] and one["fid"] > 8 * real["fid"]  # 10x and 13x measured on 400 vs 500
+    assert (
+        real["coverage_kl"] < 0.1 and one["coverage_kl"] < 0.01
+    )  # every class there: class coverage sees nothing wrong
+    assert (
+        3 * real["fid"] < three["fid"] < one["fid"] and one["fid"] > 8 * real["fid"]
+    )  # 10x and 13x measured on 400 vs 500
     assert real["kid_mean"] < three["kid_mean"] < one["kid_mean"]
     assert real["recall"] > 0.5 > 0.05 > max(three["recall"], one["recall"])  # repeated images: balls of radius 0
     assert real["coverage"] > 0.8 > 0.5 > three["coverage"] > one["coverage"]
@@ -104,7 +115,18 @@ def test_one_image_per_class_scores_far_worse_than_real_data(name, tmp_path_fact
 
 def test_evaluate_prints_and_saves_the_diversity_scores(tmp_path, capsys):
     checkpoint = Path(__file__).parent / "fixtures" / "pre_layout_mlp.ckpt"  # two updates: samples are noise
-    cfg = app_config("evaluate", tmp_path, [f"ckpt_path={checkpoint}", "data=mnist", "data.download=false", f"data.root={tmp_path}", "num_samples=200", "metrics.kid_subset_size=100"])
+    cfg = app_config(
+        "evaluate",
+        tmp_path,
+        [
+            f"ckpt_path={checkpoint}",
+            "data=mnist",
+            "data.download=false",
+            f"data.root={tmp_path}",
+            "num_samples=200",
+            "metrics.kid_subset_size=100",
+        ],
+    )
     results = evaluate(cfg)
     written = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("precision", "recall", "density", "coverage"):

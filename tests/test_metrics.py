@@ -90,7 +90,15 @@ def test_inception_backbone_without_weights_on_disk_says_how_to_fix(mnist, tmp_p
 
 def test_training_logs_falling_fid_keeps_best_checkpoint_and_beats_untrained(make_cfg, mnist, tmp_path):
     # 8100 training images / 64 = 126 generator updates per epoch: FID at updates 126 and 252.
-    cfg = make_cfg(["model=mlp", "trainer.max_steps=300", "data.batch_size=64", "callbacks.fid.num_samples=500", "logger=tensorboard"])
+    cfg = make_cfg(
+        [
+            "model=mlp",
+            "trainer.max_steps=300",
+            "data.batch_size=64",
+            "callbacks.fid.num_samples=500",
+            "logger=tensorboard",
+        ]
+    )
     result = train(cfg)
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
@@ -126,10 +134,14 @@ class SeesTheWeightsAtFitStart(L.Callback):
         self.cache = Path(cache)
 
     def on_fit_start(self, trainer, pl_module):
-        assert self.calls == [10] and list(self.cache.glob("mnist-*.pt")), "the feature network was not ready before fit"
+        assert self.calls == [10] and list(self.cache.glob("mnist-*.pt")), (
+            "the feature network was not ready before fit"
+        )
 
 
-def test_a_missing_feature_network_is_trained_once_before_fit_not_at_the_first_validation(make_cfg, tmp_path, monkeypatch):
+def test_a_missing_feature_network_is_trained_once_before_fit_not_at_the_first_validation(
+    make_cfg, tmp_path, monkeypatch
+):
     """Under DDP every rank would train its own at the first validation while the others wait in a collective."""
     import ganlab.metrics.classifier as classifier
 
@@ -142,8 +154,18 @@ def test_a_missing_feature_network_is_trained_once_before_fit_not_at_the_first_v
 
     monkeypatch.setattr(classifier, "train_classifier", quick_classifier)
 
-    cfg = make_cfg(["model=mlp", "trainer.max_steps=2", "trainer.limit_train_batches=2", "callbacks.fid.num_samples=20",
-                    "metrics.kid_subset_size=10", f"metrics.cache_dir={tmp_path / 'cache'}", "callbacks.sample_grid=null", "logger=csv"])
+    cfg = make_cfg(
+        [
+            "model=mlp",
+            "trainer.max_steps=2",
+            "trainer.limit_train_batches=2",
+            "callbacks.fid.num_samples=20",
+            "metrics.kid_subset_size=10",
+            f"metrics.cache_dir={tmp_path / 'cache'}",
+            "callbacks.sample_grid=null",
+            "logger=csv",
+        ]
+    )
     with open_dict(cfg):
         cfg.callbacks.sees = {"_target_": f"{__name__}.SeesTheWeightsAtFitStart", "cache": str(tmp_path / "cache")}
     monkeypatch.setattr(SeesTheWeightsAtFitStart, "calls", calls)
@@ -160,8 +182,13 @@ def test_other_local_ranks_wait_for_the_feature_network_file_and_give_up_with_th
     monkeypatch.setattr(classifier, "WEIGHTS_DIR", tmp_path / "no_committed_weights")
     key = classifier.extractor_key(mnist, data_checksum(real_splits(mnist)))
     target = tmp_path / "cache" / f"{key}.pt"
-    with pytest.raises(FileNotFoundError, match=r"local rank 1 waited 0 s .*python -m ganlab.metrics.classifier data=mnist"):
+    with pytest.raises(
+        FileNotFoundError, match=r"local rank 1 waited 0 s .*python -m ganlab.metrics.classifier data=mnist"
+    ):
         classifier.prepare_extractor(mnist, cache_dir=tmp_path / "cache", local_rank=1, wait_s=0.2, poll_s=0.05)
     model = classifier.DomainClassifier(width=4)
     threading.Timer(0.3, classifier.save_extractor, (model, {"key": key}, target)).start()
-    assert classifier.prepare_extractor(mnist, cache_dir=tmp_path / "cache", local_rank=1, wait_s=30, poll_s=0.05) == target
+    assert (
+        classifier.prepare_extractor(mnist, cache_dir=tmp_path / "cache", local_rank=1, wait_s=30, poll_s=0.05)
+        == target
+    )

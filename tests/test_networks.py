@@ -10,8 +10,14 @@ from ganlab.networks import dcgan, improved_gan, mlp
 
 SHAPE = (1, 28, 28)
 PAIRS = {
-    "mlp": (mlp.Generator(latent_dim=16, hidden_dim=32, image_shape=SHAPE), mlp.Discriminator(hidden_dim=32, image_shape=SHAPE)),
-    "dcgan": (dcgan.Generator(latent_dim=16, base_channels=8, image_shape=SHAPE), dcgan.Discriminator(base_channels=8, image_shape=SHAPE)),
+    "mlp": (
+        mlp.Generator(latent_dim=16, hidden_dim=32, image_shape=SHAPE),
+        mlp.Discriminator(hidden_dim=32, image_shape=SHAPE),
+    ),
+    "dcgan": (
+        dcgan.Generator(latent_dim=16, base_channels=8, image_shape=SHAPE),
+        dcgan.Discriminator(base_channels=8, image_shape=SHAPE),
+    ),
 }
 
 
@@ -54,15 +60,19 @@ def test_dcgan_rejects_sizes_it_cannot_build():
 
 
 def test_sgan_discriminator_init_gives_unit_variance_pre_activations_with_the_training_noise():
-    from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
     from ganlab.data.idx import read_idx
+    from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
     torch.manual_seed(0)
     images = read_idx(BUNDLED_MNIST_SAMPLE / "train-images-idx3-ubyte.gz")[:500].float().div(127.5).sub(1).unsqueeze(1)
     discriminator = improved_gan.Discriminator(hidden_dims=(200, 100, 50))
     discriminator.initialize_from_data(images)
     pre_activations = []
-    hooks = [m.register_forward_hook(lambda m, i, out: pre_activations.append(out)) for m in discriminator.modules() if isinstance(m, improved_gan.NormalizedLinear)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, out: pre_activations.append(out))
+        for m in discriminator.modules()
+        if isinstance(m, improved_gan.NormalizedLinear)
+    ]
     discriminator.train()  # a fresh draw of the noise the layers were normalized with
     discriminator(images)
     for hook in hooks:

@@ -12,24 +12,33 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
 
 from ganlab.data.samplers import EpochBatches
 from ganlab.train import train
 
+from conftest import compose_config
+
 REPO = Path(__file__).resolve().parents[1]
 # Epochs of 4 batches, so that runs of 10 steps cross epoch ends and validations; a checkpoint every 2 steps.
 SHORT_EPOCHS = [
-    "logger=csv", "trainer.deterministic=true", "trainer.limit_train_batches=4",
-    "callbacks.model_checkpoint.every_n_train_steps=2", "callbacks.sample_grid=null",
-    "++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null",
+    "logger=csv",
+    "trainer.deterministic=true",
+    "trainer.limit_train_batches=4",
+    "callbacks.model_checkpoint.every_n_train_steps=2",
+    "callbacks.sample_grid=null",
+    "++callbacks.fid=null",
+    "++callbacks.best_fid_checkpoint=null",
 ]
 
 
 def logged_losses(run_dir: Path) -> dict[int, tuple[str, ...]]:
     """{step: (loss/d, loss/g, D(x), D(G(z)))} as written to the CSV log, compared as the exact strings."""
     with open(run_dir / "csv" / "metrics.csv") as f:
-        return {int(row["step"]): (row["loss/d"], row["loss/g"], row["D(x)"], row["D(G(z))"]) for row in csv.DictReader(f) if row.get("loss/d")}
+        return {
+            int(row["step"]): (row["loss/d"], row["loss/g"], row["D(x)"], row["D(G(z))"])
+            for row in csv.DictReader(f)
+            if row.get("loss/d")
+        }
 
 
 def test_sampler_goes_on_from_its_saved_position():
@@ -53,13 +62,43 @@ def test_sampler_goes_on_from_its_saved_position():
 MODELS = {
     "mlp": ["model=mlp"],
     "dcgan": ["model=dcgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"],
-    "cgan": ["model=cgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
-    "acgan": ["model=acgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
-    "sgan": ["model=sgan", "model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32,32]", "data.labels_per_class=10"],
-    "began": ["experiment=began", "model=began", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "loss.lambda_k=0.5"],
+    "cgan": [
+        "model=cgan",
+        "model.generator.base_channels=8",
+        "model.discriminator.base_channels=8",
+        "model.samples_per_class=2",
+    ],
+    "acgan": [
+        "model=acgan",
+        "model.generator.base_channels=8",
+        "model.discriminator.base_channels=8",
+        "model.samples_per_class=2",
+    ],
+    "sgan": [
+        "model=sgan",
+        "model.generator.hidden_dims=[32]",
+        "model.discriminator.hidden_dims=[32,32]",
+        "data.labels_per_class=10",
+    ],
+    "began": [
+        "experiment=began",
+        "model=began",
+        "model.generator.base_channels=8",
+        "model.discriminator.base_channels=8",
+        "loss.lambda_k=0.5",
+    ],
     # Two domains, history pools (in the checkpoint) and a learning-rate decay that starts mid-run.
-    "cyclegan": ["experiment=cyclegan", "model=cyclegan", "model.generator.base_channels=4", "model.generator.num_blocks=1", "model.discriminator.base_channels=4",
-                 "model.pool_size=6", "model.lr_decay_start=5", "trainer.val_check_interval=null", "callbacks.translation_metrics=null"],
+    "cyclegan": [
+        "experiment=cyclegan",
+        "model=cyclegan",
+        "model.generator.base_channels=4",
+        "model.generator.num_blocks=1",
+        "model.discriminator.base_channels=4",
+        "model.pool_size=6",
+        "model.lr_decay_start=5",
+        "trainer.val_check_interval=null",
+        "callbacks.translation_metrics=null",
+    ],
 }
 
 
@@ -67,11 +106,15 @@ def resume_and_compare(make_cfg, tmp_path, args: list[str], resume_step: int):
     """(uninterrupted run, run resumed from its step-``resume_step`` checkpoint), both trained to step 10."""
     full = train(make_cfg([*SHORT_EPOCHS, *args, "trainer.max_steps=10"]))
     checkpoint = Path(full["trainer"].default_root_dir) / "checkpoints" / f"step_{resume_step:07d}.ckpt"
-    resumed = train(compose_config(tmp_path / "resumed", [*SHORT_EPOCHS, *args, "trainer.max_steps=10", f"ckpt_path={checkpoint}"]))
+    resumed = train(
+        compose_config(tmp_path / "resumed", [*SHORT_EPOCHS, *args, "trainer.max_steps=10", f"ckpt_path={checkpoint}"])
+    )
     return full, resumed
 
 
-@pytest.mark.parametrize("model, resume_step", [("mlp", 4), *((model, 6) for model in MODELS)])  # 4: an epoch's end; 6: mid-epoch
+@pytest.mark.parametrize(
+    "model, resume_step", [("mlp", 4), *((model, 6) for model in MODELS)]
+)  # 4: an epoch's end; 6: mid-epoch
 def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path, model, resume_step):
     full, resumed = resume_and_compare(make_cfg, tmp_path, MODELS[model], resume_step)
     assert resumed["trainer"].global_step == 10
@@ -87,14 +130,30 @@ def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path,
 def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):
     """What StepSeed is for: without it the resumed steps draw noise and dropout from wherever the global RNG
     happens to be after loading, and the losses part from the uninterrupted run's."""
-    full, resumed = resume_and_compare(make_cfg, tmp_path, ["model=dcgan", "callbacks.step_seed=null", "model.generator.base_channels=8", "model.discriminator.base_channels=8"], 6)
+    full, resumed = resume_and_compare(
+        make_cfg,
+        tmp_path,
+        [
+            "model=dcgan",
+            "callbacks.step_seed=null",
+            "model.generator.base_channels=8",
+            "model.discriminator.base_channels=8",
+        ],
+        6,
+    )
     expected, found = logged_losses(Path(full["trainer"].default_root_dir)), logged_losses(tmp_path / "resumed")
     assert sorted(found) == list(range(6, 10))
     assert all(found[step] != expected[step] for step in found)
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for_step(run_dir: Path, step: int, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -110,8 +169,17 @@ def _wait_for_step(run_dir: Path, step: int, process: subprocess.Popen, timeout:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_path, signum):
-    args = [*(a for a in SHORT_EPOCHS if a != "logger=csv"), "model=mlp", "logger=[csv,tensorboard]", "trainer.log_every_n_steps=1", "data.batch_size=16", "data.download=false",
-            "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "trainer.limit_val_batches=2"]
+    args = [
+        *(a for a in SHORT_EPOCHS if a != "logger=csv"),
+        "model=mlp",
+        "logger=[csv,tensorboard]",
+        "trainer.log_every_n_steps=1",
+        "data.batch_size=16",
+        "data.download=false",
+        "callbacks.progress_bar=null",
+        "trainer.enable_model_summary=false",
+        "trainer.limit_val_batches=2",
+    ]
     run_dir = tmp_path / "run"
     process = _start([*args, "trainer.max_steps=100000", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     _wait_for_step(run_dir, 3, process)
@@ -125,11 +193,18 @@ def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_
     assert "Traceback" not in output
 
     # Resuming from the checkpoint path goes on in the same run dir (hydra.run.dir follows ckpt_path).
-    resumed = subprocess.run([sys.executable, str(REPO / "train.py"), *args, f"trainer.max_steps={stopped_at + 3}", f"ckpt_path={last}"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args, f"trainer.max_steps={stopped_at + 3}", f"ckpt_path={last}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
-    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2  # one per start: one run in TensorBoard
+    assert (
+        len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    )  # one per start: one run in TensorBoard
 
     reference = train(make_cfg([*args, f"trainer.max_steps={stopped_at + 3}"]))
     expected = logged_losses(Path(reference["trainer"].default_root_dir))
@@ -151,7 +226,9 @@ def test_ema_weights_fill_checkpoints_and_the_final_model_and_resume_exactly(mak
     first = next(name for name in averaged if name.startswith("generator.") and name.endswith("weight"))
     assert not torch.equal(averaged[first], raw[first])
 
-    resumed = train(compose_config(tmp_path / "resumed", [*args, f"ckpt_path={full_dir / 'checkpoints' / 'step_0000006.ckpt'}"]))
+    resumed = train(
+        compose_config(tmp_path / "resumed", [*args, f"ckpt_path={full_dir / 'checkpoints' / 'step_0000006.ckpt'}"])
+    )
     final = full["model"].state_dict()  # after training the module holds the averaged weights
     for name, tensor in final.items():
         assert torch.allclose(tensor.float(), resumed["model"].state_dict()[name].float()), name

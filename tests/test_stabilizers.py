@@ -9,8 +9,8 @@ from torch import nn
 
 from ganlab.augment import AugmentedDiscriminator, cutout, diff_augment, translation
 from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, r1_penalty
-from ganlab.networks import dcgan
 from ganlab.models.gan import GAN
+from ganlab.networks import dcgan
 
 SHAPE = (1, 28, 28)
 
@@ -150,10 +150,17 @@ def test_batchnorm_discriminator_is_refused_with_per_example_penalties_only():
 
 # ---- config switches -------------------------------------------------------------------------------------
 def test_config_switches_compose_and_build(make_cfg):
-    cfg = make_cfg([
-        "model.generator.upsample=nearest", "model.discriminator.spectral_norm=true", "model.augment=[translation,cutout]",
-        "loss=hinge", "loss.r1_gamma=0.1", "loss.r1_every=4", "optimizer=ttur",
-    ])
+    cfg = make_cfg(
+        [
+            "model.generator.upsample=nearest",
+            "model.discriminator.spectral_norm=true",
+            "model.augment=[translation,cutout]",
+            "loss=hinge",
+            "loss.r1_gamma=0.1",
+            "loss.r1_every=4",
+            "optimizer=ttur",
+        ]
+    )
     model = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
     assert isinstance(model.discriminator, AugmentedDiscriminator)
     assert (model.loss.r1_gamma, model.loss.r1_every) == (0.1, 4)

@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from ganlab.data.fashion_mnist import FashionMNISTDataModule
 from ganlab.models.gan import GAN
 from ganlab.train import train
+
 from recorders import InitialWeights, find
 
 # Every model at small widths, with every loss; BEGAN's autoencoder D and loss=began only go together.
@@ -32,8 +33,17 @@ def supported(model: str, loss: str) -> bool:
 
 @pytest.mark.parametrize("model, loss", [pair for pair in PAIRS if supported(*pair)])
 def test_every_model_and_loss_trains(make_cfg, model, loss):
-    cfg = make_cfg([f"model={model}", f"loss={loss}", *MODELS[model], "loss.discriminator_steps=1", "trainer.max_steps=2",
-                    "logger=csv", "+callbacks.initial._target_=recorders.InitialWeights"])
+    cfg = make_cfg(
+        [
+            f"model={model}",
+            f"loss={loss}",
+            *MODELS[model],
+            "loss.discriminator_steps=1",
+            "trainer.max_steps=2",
+            "logger=csv",
+            "+callbacks.initial._target_=recorders.InitialWeights",
+        ]
+    )
     result = train(cfg)
     trainer, gan = result["trainer"], result["model"]
     assert trainer.global_step == 2
@@ -57,7 +67,15 @@ def adam_steps(optimizer) -> int:
 
 @pytest.mark.parametrize("loss, discriminator_steps", [("nsgan", 1), ("wgan_gp", 5), ("lsgan", 3)])
 def test_max_steps_means_generator_updates(make_cfg, tmp_path, loss, discriminator_steps):
-    cfg = make_cfg(["model=mlp", f"loss={loss}", f"loss.discriminator_steps={discriminator_steps}", "trainer.max_steps=6", "logger=csv"])
+    cfg = make_cfg(
+        [
+            "model=mlp",
+            f"loss={loss}",
+            f"loss.discriminator_steps={discriminator_steps}",
+            "trainer.max_steps=6",
+            "logger=csv",
+        ]
+    )
     result = train(cfg)
     d_opt, g_opt = result["trainer"].optimizers
     assert adam_steps(g_opt) == 6
@@ -98,7 +116,15 @@ def test_tensorboard_log_read_back_has_scalars_and_sample_grid(make_cfg, tmp_pat
 
 
 def test_checkpoint_rebuilds_the_model_on_its_own_and_resumes(make_cfg, tmp_path):
-    cfg = make_cfg(["model=dcgan", "loss=lsgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8", "logger=csv"])
+    cfg = make_cfg(
+        [
+            "model=dcgan",
+            "loss=lsgan",
+            "model.generator.base_channels=8",
+            "model.discriminator.base_channels=8",
+            "logger=csv",
+        ]
+    )
     trained = train(cfg)["model"]
     last = tmp_path / "checkpoints" / "last.ckpt"
     restored = GAN.load_from_checkpoint(last, map_location="cpu")
@@ -106,8 +132,17 @@ def test_checkpoint_rebuilds_the_model_on_its_own_and_resumes(make_cfg, tmp_path
     assert torch.equal(restored.generate(z=restored.fixed_noise), trained.generate(z=trained.fixed_noise))
     assert type(restored.loss).__name__ == "LeastSquaresGAN"
 
-    resumed_cfg = make_cfg(["model=dcgan", "loss=lsgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8",
-                            "logger=csv", "trainer.max_steps=7", f"ckpt_path={last}"])
+    resumed_cfg = make_cfg(
+        [
+            "model=dcgan",
+            "loss=lsgan",
+            "model.generator.base_channels=8",
+            "model.discriminator.base_channels=8",
+            "logger=csv",
+            "trainer.max_steps=7",
+            f"ckpt_path={last}",
+        ]
+    )
     resumed = train(resumed_cfg)
     d_opt, g_opt = resumed["trainer"].optimizers
     assert resumed["trainer"].global_step == 7 and adam_steps(g_opt) == 7 and adam_steps(d_opt) == 7
@@ -116,14 +151,25 @@ def test_checkpoint_rebuilds_the_model_on_its_own_and_resumes(make_cfg, tmp_path
 
 @pytest.mark.parametrize("experiment", ["seed_vanilla_gan", "seed_mse_gan", "dcgan_lsgan"])
 def test_experiment_presets_train(make_cfg, experiment):
-    cfg = make_cfg([f"experiment={experiment}", "trainer.max_steps=2", "logger=csv", "data.batch_size=16", "+callbacks.initial._target_=recorders.InitialWeights"])
+    cfg = make_cfg(
+        [
+            f"experiment={experiment}",
+            "trainer.max_steps=2",
+            "logger=csv",
+            "data.batch_size=16",
+            "+callbacks.initial._target_=recorders.InitialWeights",
+        ]
+    )
     result = train(cfg)
     assert result["trainer"].global_step == 2 and torch.isfinite(torch.tensor(result["metrics"]["loss/g"]))
     initial = find(result["trainer"], InitialWeights)
     assert initial.moved(result["model"], "generator.") and initial.moved(result["model"], "discriminator.")
 
 
-@pytest.mark.skipif(not any(d.is_dir() for d in FashionMNISTDataModule.system_dirs), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not any(d.is_dir() for d in FashionMNISTDataModule.system_dirs),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_fashion_mnist_trains(make_cfg):
     result = train(make_cfg(["data=fashion_mnist", "model=mlp", "trainer.max_steps=2", "logger=csv"]))
     assert result["datamodule"].name == "Fashion-MNIST" and result["trainer"].global_step == 2

@@ -15,22 +15,22 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import app_config, compose_config
-
-from ganlab.models.acgan import ACGAN
-from ganlab.models.began import BEGAN
-from ganlab.models.cgan import ConditionalGAN
 from ganlab.data.idx_datamodule import UNLABELLED
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.evaluate import evaluate
+from ganlab.losses import BoundaryEquilibrium, WassersteinClip
 from ganlab.metrics.classifier import extractor_for, to_model_input
 from ganlab.metrics.conditional_accuracy import conditional_accuracy
-from ganlab.losses import BoundaryEquilibrium, WassersteinClip
+from ganlab.models.acgan import ACGAN
+from ganlab.models.began import BEGAN
+from ganlab.models.cgan import ConditionalGAN
 from ganlab.models.gan import GAN
-from ganlab.sample import sample
 from ganlab.models.sgan import SemiSupervisedGAN
+from ganlab.sample import sample
 from ganlab.train import train
+
+from conftest import app_config, compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,19 +73,46 @@ def test_variants_train_under_ddp_with_ranks_in_step(tmp_path):
     the same objective state (BEGAN's k_t is updated from means over both ranks)."""
     sweep_dir = tmp_path / "sweep"
     # The presets at their own sizes, for two generator updates each.
-    args = ["-m", "experiment=cgan,acgan,sgan,wgan,began", "accelerator=ddp_cpu", "trainer.max_steps=2", "data.batch_size=4",
-            "data.download=false", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "test=false",
-            f"data.root={BUNDLED_MNIST_SAMPLE}", f"hydra.sweep.dir={sweep_dir}", "+callbacks.dump._target_=dump_rank_state.DumpRankState"]
+    args = [
+        "-m",
+        "experiment=cgan,acgan,sgan,wgan,began",
+        "accelerator=ddp_cpu",
+        "trainer.max_steps=2",
+        "data.batch_size=4",
+        "data.download=false",
+        "callbacks.progress_bar=null",
+        "trainer.enable_model_summary=false",
+        "test=false",
+        f"data.root={BUNDLED_MNIST_SAMPLE}",
+        f"hydra.sweep.dir={sweep_dir}",
+        "+callbacks.dump._target_=dump_rank_state.DumpRankState",
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert len(jobs) == 5
     for job in jobs:
-        rank0, rank1 = torch.load(job / "rank0.pt", weights_only=False), torch.load(job / "rank1.pt", weights_only=False)
-        assert rank0["world_size"] == rank1["world_size"] == 2 and rank0["global_step"] == rank1["global_step"] == 2, job.name
+        rank0, rank1 = (
+            torch.load(job / "rank0.pt", weights_only=False),
+            torch.load(job / "rank1.pt", weights_only=False),
+        )
+        assert rank0["world_size"] == rank1["world_size"] == 2 and rank0["global_step"] == rank1["global_step"] == 2, (
+            job.name
+        )
         for network in ("generator.", "discriminator."):  # both took real updates, not just stayed equal
-            assert any(not torch.equal(value, rank0["initial"][name]) for name, value in rank0["parameters"].items() if name.startswith(network)), (job.name, network)
+            assert any(
+                not torch.equal(value, rank0["initial"][name])
+                for name, value in rank0["parameters"].items()
+                if name.startswith(network)
+            ), (job.name, network)
         assert rank0["loss"] == rank1["loss"], job.name
         for name, value in rank0["parameters"].items():
             assert torch.equal(value, rank1["parameters"][name]), (job.name, name)
@@ -118,7 +145,9 @@ def test_labels_per_class_keeps_exactly_k_per_class_fixed_by_seed():
 
 
 def test_semi_supervised_batches_pair_unlabelled_with_labelled_chunks():
-    data = MNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=6, labels_per_class=1, discriminator_steps=2)
+    data = MNISTDataModule(
+        root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=6, labels_per_class=1, discriminator_steps=2
+    )
     data.setup("fit")
     batches = list(data.train_dataloader())
     unlabelled_count = (data.train_set.tensors[1] == UNLABELLED).sum().item()
@@ -178,7 +207,9 @@ def test_conditional_sampling_follows_the_requested_labels(make_cfg):
     sevens = gan.generate(z=z, labels=torch.tensor([7, 7, 7, 7]))
     assert sevens.shape == (4, 1, 28, 28)
     assert torch.equal(sevens, gan.generate(z=z, labels=[7, 7, 7, 7]))
-    assert not torch.allclose(sevens, gan.generate(z=z, labels=torch.tensor([1, 1, 1, 1])))  # the label changes the image
+    assert not torch.allclose(
+        sevens, gan.generate(z=z, labels=torch.tensor([1, 1, 1, 1]))
+    )  # the label changes the image
     # Without labels: classes in turn; the sample grid: row i is class i, the same z down each column.
     assert torch.equal(gan.generate(z=z), gan.generate(z=z, labels=torch.tensor([0, 1, 2, 3])))
     assert gan.grid_nrow == 10 and torch.equal(gan.fixed_labels.view(10, 10), torch.arange(10)[:, None].expand(10, 10))
@@ -190,7 +221,13 @@ def test_conditional_sampling_follows_the_requested_labels(make_cfg):
 def test_evaluate_and_sample_a_conditional_checkpoint(make_cfg, tmp_path):
     train(make_cfg(small("cgan", "trainer.max_steps=2")))
     checkpoint = tmp_path / "checkpoints" / "last.ckpt"
-    results = evaluate(app_config("evaluate", tmp_path / "evaluate", [f"ckpt_path={checkpoint}", "num_samples=100", "metrics.kid_subset_size=50"]))
+    results = evaluate(
+        app_config(
+            "evaluate",
+            tmp_path / "evaluate",
+            [f"ckpt_path={checkpoint}", "num_samples=100", "metrics.kid_subset_size=50"],
+        )
+    )
     assert len(results["conditional_accuracy_per_class"]) == 10 and 0 <= results["conditional_accuracy"] <= 1
     # Default grid: one row per class (10 rows of 2 for 20 samples); 28-pixel images with 2-pixel padding.
     paths = sample(app_config("sample", tmp_path / "sample", [f"ckpt_path={checkpoint}", "num_samples=20"]))
@@ -199,7 +236,11 @@ def test_evaluate_and_sample_a_conditional_checkpoint(make_cfg, tmp_path):
     assert Image.open(paths["samples"]).size == (2 * 30 + 2, 2 * 30 + 2)
     train(compose_config(tmp_path / "mlp", ["model=mlp", "trainer.max_steps=1", "logger=csv"]))
     with pytest.raises(ValueError, match="class-conditional checkpoint"):
-        sample(app_config("sample", tmp_path / "bad", [f"ckpt_path={tmp_path / 'mlp' / 'checkpoints' / 'last.ckpt'}", "labels=7"]))
+        sample(
+            app_config(
+                "sample", tmp_path / "bad", [f"ckpt_path={tmp_path / 'mlp' / 'checkpoints' / 'last.ckpt'}", "labels=7"]
+            )
+        )
 
 
 def test_conditional_accuracy_scores_a_faithful_generator_high_and_a_label_blind_one_at_chance():
@@ -214,7 +255,9 @@ def test_conditional_accuracy_scores_a_faithful_generator_high_and_a_label_blind
     generator = torch.Generator().manual_seed(0)
 
     def faithful(asked: torch.Tensor) -> torch.Tensor:
-        return torch.stack([by_class[label][torch.randint(len(by_class[label]), (), generator=generator)] for label in asked.tolist()])
+        return torch.stack(
+            [by_class[label][torch.randint(len(by_class[label]), (), generator=generator)] for label in asked.tolist()]
+        )
 
     def label_blind(asked: torch.Tensor) -> torch.Tensor:
         return images[torch.randint(len(images), (len(asked),), generator=generator)]

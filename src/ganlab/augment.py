@@ -22,7 +22,10 @@ def translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     dy = torch.randint(-max_dy, max_dy + 1, (batch, 1, 1), device=x.device)
     dx = torch.randint(-max_dx, max_dx + 1, (batch, 1, 1), device=x.device)
     b, row, col = torch.meshgrid(
-        torch.arange(batch, device=x.device), torch.arange(height, device=x.device), torch.arange(width, device=x.device), indexing="ij"
+        torch.arange(batch, device=x.device),
+        torch.arange(height, device=x.device),
+        torch.arange(width, device=x.device),
+        indexing="ij",
     )  # (B, H, W) each
     row = (row + dy + 1).clamp(0, height + 1)  # +1: index into the 1-pixel zero padding
     col = (col + dx + 1).clamp(0, width + 1)
@@ -37,7 +40,10 @@ def cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
     cy = torch.randint(0, height + (1 - size_y % 2), (batch, 1, 1), device=x.device)
     cx = torch.randint(0, width + (1 - size_x % 2), (batch, 1, 1), device=x.device)
     b, row, col = torch.meshgrid(
-        torch.arange(batch, device=x.device), torch.arange(size_y, device=x.device), torch.arange(size_x, device=x.device), indexing="ij"
+        torch.arange(batch, device=x.device),
+        torch.arange(size_y, device=x.device),
+        torch.arange(size_x, device=x.device),
+        indexing="ij",
     )  # (B, size_y, size_x) each
     row = (row + cy - size_y // 2).clamp(0, height - 1)
     col = (col + cx - size_x // 2).clamp(0, width - 1)
@@ -52,7 +58,9 @@ POLICIES = {"translation": translation, "cutout": cutout}
 def check_policy(policy: Sequence[str]) -> tuple[str, ...]:
     unknown = [name for name in policy if name not in POLICIES]
     if unknown:
-        raise ValueError(f"model.augment: unknown augmentation {unknown}; choose from {sorted(POLICIES)}, e.g. model.augment=[translation,cutout]")
+        raise ValueError(
+            f"model.augment: unknown augmentation {unknown}; choose from {sorted(POLICIES)}, e.g. model.augment=[translation,cutout]"
+        )
     return tuple(policy)
 
 

@@ -104,7 +104,9 @@ def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: s
         return ckpt_path
     path = Path(output_dir) / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
     if ckpt_path == "last" and not path.exists():
-        return ckpt_path  # Lightning starts from scratch with a warning: a first run under a "resume if possible" command
+        return (
+            ckpt_path  # Lightning starts from scratch with a warning: a first run under a "resume if possible" command
+        )
     if not path.is_file():
         raise CheckpointError(
             f"ckpt_path={ckpt_path}: no such checkpoint file; give the path of a .ckpt file "
@@ -115,9 +117,16 @@ def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: s
     except Exception as err:  # truncated file, not a checkpoint at all
         fallback = newest_good_checkpoint(path.parent, skip=path) if path.name == "last.ckpt" else None
         if fallback is None:
-            raise CheckpointError(f"ckpt_path={ckpt_path}: not a readable Lightning checkpoint ({type(err).__name__}); use another checkpoint of the run, e.g. its step_*.ckpt") from None
-        log.warning("%s is damaged (%s): resuming from %s (step %s), the newest good checkpoint of the run",
-                    path, type(err).__name__, fallback[0], fallback[1].get("global_step"))
+            raise CheckpointError(
+                f"ckpt_path={ckpt_path}: not a readable Lightning checkpoint ({type(err).__name__}); use another checkpoint of the run, e.g. its step_*.ckpt"
+            ) from None
+        log.warning(
+            "%s is damaged (%s): resuming from %s (step %s), the newest good checkpoint of the run",
+            path,
+            type(err).__name__,
+            fallback[0],
+            fallback[1].get("global_step"),
+        )
         path, checkpoint = fallback
         ckpt_path = str(path)
     state, hparams = checkpoint["state_dict"], checkpoint.get("hyper_parameters", {})
@@ -126,8 +135,12 @@ def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: s
     if expected == found:
         return ckpt_path if ckpt_path == "last" else str(path)
     ours, theirs = _model_settings(dict(getattr(model, "hparams", {}))), _model_settings(hparams)
-    keys = sorted(ours.keys() | theirs.keys(), key=lambda key: (not key.endswith("_target_"), key))  # architectures first
-    differing = [f"{key}={theirs.get(key)!r} (here {ours.get(key)!r})" for key in keys if ours.get(key) != theirs.get(key)]
+    keys = sorted(
+        ours.keys() | theirs.keys(), key=lambda key: (not key.endswith("_target_"), key)
+    )  # architectures first
+    differing = [
+        f"{key}={theirs.get(key)!r} (here {ours.get(key)!r})" for key in keys if ours.get(key) != theirs.get(key)
+    ]
     detail = "; ".join(differing[:4]) if differing else "the same settings but other tensor shapes"
     raise CheckpointError(
         f"ckpt_path={ckpt_path} was trained with another model config: {detail}. Resume it with the model "

@@ -7,8 +7,8 @@ import logging
 import signal
 import time
 
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from hydra.errors import InstantiationException
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -36,7 +36,9 @@ def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None
     if not name:
         return None
     if name not in metrics:
-        raise ConfigError(f"optimized_metric={name} was not logged by this run (logged: {', '.join(sorted(metrics))}); set optimized_metric to one of them")
+        raise ConfigError(
+            f"optimized_metric={name} was not logged by this run (logged: {', '.join(sorted(metrics))}); set optimized_metric to one of them"
+        )
     return metrics[name]
 
 

@@ -59,7 +59,9 @@ def check_image_shape(cfg: DictConfig) -> None:
     if data_shape is None or not isinstance(model, DictConfig):
         return
     if len(data_shape) != 3 or any(not isinstance(n, int) or n < 1 for n in data_shape):
-        raise ConfigError(f"data.image_shape={list(data_shape)} must be [channels, height, width] of positive integers, e.g. [1, 28, 28]")
+        raise ConfigError(
+            f"data.image_shape={list(data_shape)} must be [channels, height, width] of positive integers, e.g. [1, 28, 28]"
+        )
     for network in ("generator", "discriminator"):
         node = model.get(network)
         shape = node.get("image_shape") if isinstance(node, DictConfig) else None
@@ -119,7 +121,9 @@ def check_choices(choices: dict[str, Any], options: Any) -> None:
             continue
         available = options(group)
         if available and choice not in available:
-            raise ConfigError(f"{group}={choice}: no such option in conf/{group}/; options: {', '.join(sorted(available))}")
+            raise ConfigError(
+                f"{group}={choice}: no such option in conf/{group}/; options: {', '.join(sorted(available))}"
+            )
 
 
 def check_config(cfg: DictConfig) -> None:

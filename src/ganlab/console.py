@@ -94,7 +94,10 @@ def summary(output_dir: str | Path, result: dict[str, Any], seconds: float, seed
     trainer, model, metrics = result["trainer"], result["model"], result["metrics"]
     steps = trainer.global_step
     rate = f", {steps / seconds:.1f} updates/s" if seconds > 0 and steps else ""
-    lines = [f"Done: {steps:,} generator updates in {_duration(seconds)}{rate}" + (f" (seed {seed})" if seed is not None else "")]
+    lines = [
+        f"Done: {steps:,} generator updates in {_duration(seconds)}{rate}"
+        + (f" (seed {seed})" if seed is not None else "")
+    ]
     fid, best = metrics.get("val/fid"), best_fid(trainer)
     if fid is None:
         lines.append("  val/fid:      none yet (no validation ran: train longer, or lower trainer.limit_train_batches)")
@@ -127,7 +130,9 @@ def _rank_zero() -> bool:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0
 
 
-def write_result(output_dir: str | Path, seconds: float, result: dict[str, Any] | None = None, error: BaseException | None = None) -> None:
+def write_result(
+    output_dir: str | Path, seconds: float, result: dict[str, Any] | None = None, error: BaseException | None = None
+) -> None:
     """``<run dir>/result.json``: how the run ended (completed, interrupted, failed), its updates, wall time and
     final metrics; what ``report.py`` reads besides the logs. A resumed run overwrites it with its own ending."""
     import json

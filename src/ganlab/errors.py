@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from hydra.errors import HydraException, InstantiationException, MissingConfigException
@@ -25,7 +26,11 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 def _flat(text: str) -> str:
     """Several lines as one: ``a\\n\\nOptions:\\n\\tx\\n\\ty`` -> ``a; Options: x, y``."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip() and not line.strip().startswith(("full_key:", "object_type=", "reference_type="))]
+    lines = [
+        line.strip()
+        for line in str(text).splitlines()
+        if line.strip() and not line.strip().startswith(("full_key:", "object_type=", "reference_type="))
+    ]
     out = ""
     for line in lines:
         if not out:
@@ -46,7 +51,11 @@ def _find_in_conf(needle: str) -> str | None:
         from hydra.core.hydra_config import HydraConfig
 
         if HydraConfig.initialized():
-            dirs += [Path(s.path) for s in HydraConfig.get().runtime.config_sources if s.schema == "file" and Path(s.path) != CONF_DIR]
+            dirs += [
+                Path(s.path)
+                for s in HydraConfig.get().runtime.config_sources
+                if s.schema == "file" and Path(s.path) != CONF_DIR
+            ]
     except Exception:  # noqa: BLE001  (only a better message is at stake)
         pass
     for path in sorted(path for directory in dirs for path in directory.rglob("*.yaml")):
@@ -58,7 +67,10 @@ def _find_in_conf(needle: str) -> str | None:
 
 def _yaml_error(err: yaml.YAMLError) -> str:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    problem = " ".join(str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part) or str(err).splitlines()[0]
+    problem = (
+        " ".join(str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part)
+        or str(err).splitlines()[0]
+    )
     where = f"{mark.name}:{mark.line + 1}: " if mark is not None else ""
     return f"{where}invalid YAML ({problem}); fix the file's syntax"
 
@@ -124,8 +136,10 @@ def _wrap(original: Callable[[Callable[[], Any]], Any]) -> Callable[[Callable[[]
         except Exception as err:  # noqa: BLE001  (what Hydra's own run_and_report catches)
             line = one_line(err)
             if line is None:
-                def reraise() -> Any:
-                    raise err
+
+                def reraise(error: Exception = err) -> Any:
+                    raise error
+
                 return original(reraise)  # a bug: Hydra's report, with its traceback
             sys.stderr.write(f"error: {line}\n")
             sys.exit(1)

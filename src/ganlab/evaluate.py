@@ -1,6 +1,6 @@
 """``evaluate(cfg)``: score a trained generator from its checkpoint alone. The top-level ``evaluate.py`` calls it.
 
-    python evaluate.py ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt num_samples=10000
+python evaluate.py ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt num_samples=10000
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def load_generator(ckpt_path: str, device: torch.device) -> tuple[GAN, dict[str,
     """The GAN rebuilt from its checkpoint, and the checkpoint's record of its data (None when it has none)."""
     path = Path(ckpt_path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path} is not a file; pass a checkpoint, e.g. ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt")
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt_path} is not a file; pass a checkpoint, e.g. ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt"
+        )
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     gan = GAN.load_from_checkpoint(path, map_location=device).eval()
     return gan, {"data": checkpoint.get("data"), "global_step": checkpoint.get("global_step")}
@@ -77,7 +79,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     if gan.conditional:  # class-conditional (cgan, acgan): does each image show the class it was asked for?
         per_class = max(1, cfg.num_samples // gan.num_classes)
-        results |= conditional_accuracy(lambda labels: gan.generate(labels=labels), scores.coverage.logits, gan.num_classes, per_class, cfg.metrics.batch_size)
+        results |= conditional_accuracy(
+            lambda labels: gan.generate(labels=labels),
+            scores.coverage.logits,
+            gan.num_classes,
+            per_class,
+            cfg.metrics.batch_size,
+        )
     out_path = Path(cfg.paths.output_dir) / "metrics.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(results, indent=2) + "\n")
@@ -94,11 +102,23 @@ def format_results(results: dict[str, Any]) -> str:
         ("samples vs real", f"{results['num_samples']} generated vs {results['dataset']} {results['reference']}"),
         ("FID", f"{results['fid']:.3f}"),
         ("KID", f"{results['kid_mean']:.5f} +- {results['kid_std']:.5f}"),
-        ("precision / recall", f"{results['precision']:.3f} / {results['recall']:.3f} (fidelity / diversity: samples on the real manifold / real images on theirs)"),
-        ("density / coverage", f"{results['density']:.3f} / {results['coverage']:.3f} (real balls per sample / k, share of real balls holding a sample)"),
-        ("classifier score", f"{results['classifier_score']:.3f} +- {results['classifier_score_std']:.3f} (Inception-Score analogue, max {len(results['class_shares'])})"),
+        (
+            "precision / recall",
+            f"{results['precision']:.3f} / {results['recall']:.3f} (fidelity / diversity: samples on the real manifold / real images on theirs)",
+        ),
+        (
+            "density / coverage",
+            f"{results['density']:.3f} / {results['coverage']:.3f} (real balls per sample / k, share of real balls holding a sample)",
+        ),
+        (
+            "classifier score",
+            f"{results['classifier_score']:.3f} +- {results['classifier_score_std']:.3f} (Inception-Score analogue, max {len(results['class_shares'])})",
+        ),
         ("class shares", shares),
-        ("class coverage", f"KL from uniform {results['coverage_kl']:.4f}, {results['classes_covered']}/{len(results['class_shares'])} classes covered"),
+        (
+            "class coverage",
+            f"KL from uniform {results['coverage_kl']:.4f}, {results['classes_covered']}/{len(results['class_shares'])} classes covered",
+        ),
         ("features", f"{extractor['fid_kid_features']}; classifier test accuracy {extractor['test_accuracy']:.2%}"),
     ]
     if "conditional_accuracy" in results:
@@ -106,4 +126,3 @@ def format_results(results: dict[str, Any]) -> str:
         rows.insert(3, ("conditional accuracy", f"{results['conditional_accuracy']:.2%} (per class: {per_class})"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
-

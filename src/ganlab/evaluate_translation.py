@@ -27,13 +27,19 @@ def labelled_batches(loader, datamodule: L.LightningDataModule, device: torch.de
         yield datamodule.on_after_batch_transfer(tuple(part.to(device) for part in batch), 0)
 
 
-def evaluate_translation(cfg: DictConfig, gan, record: dict[str, Any], datamodule: L.LightningDataModule, device: torch.device) -> dict[str, Any]:
+def evaluate_translation(
+    cfg: DictConfig, gan, record: dict[str, Any], datamodule: L.LightningDataModule, device: torch.device
+) -> dict[str, Any]:
     """Every image of the ``reference`` split of both domains translated both ways, and scored (``metrics/translation.py``)."""
     datamodule.setup("test")
     scores = TranslationScores.for_data(datamodule, **cfg.metrics).to(device)
     loader = lambda: getattr(datamodule, f"{cfg.reference}_dataloader")()  # noqa: E731
     scores.add_real(labelled_batches(loader(), datamodule, device))
-    scores.add_translated(lambda a: gan.translate(a, "ab"), lambda b: gan.translate(b, "ba"), labelled_batches(loader(), datamodule, device))
+    scores.add_translated(
+        lambda a: gan.translate(a, "ab"),
+        lambda b: gan.translate(b, "ba"),
+        labelled_batches(loader(), datamodule, device),
+    )
     num = scores.num_real
     results = {
         "checkpoint": str(cfg.ckpt_path),
@@ -57,12 +63,30 @@ def format_translation_results(results: dict[str, Any], name_a: str, name_b: str
     rows = [
         ("checkpoint", f"{results['checkpoint']} (step {results['global_step']})"),
         ("images", f"every image of the {results['reference']}"),
-        (f"label preservation {name_a} -> {name_b}", f"{results['label_preservation_ab']:.2%} (untranslated: {results['baseline_label_preservation_ab']:.2%}), by the {name_b} classifier"),
-        (f"label preservation {name_b} -> {name_a}", f"{results['label_preservation_ba']:.2%} (untranslated: {results['baseline_label_preservation_ba']:.2%}), by the {name_a} classifier"),
-        (f"FID {name_a} -> {name_b}", f"{results['fid_ab']:.3f} (untranslated: {results['baseline_fid_ab']:.3f}), against real {name_b}"),
-        (f"FID {name_b} -> {name_a}", f"{results['fid_ba']:.3f} (untranslated: {results['baseline_fid_ba']:.3f}), against real {name_a}"),
-        ("cycle error", f"A -> B -> A {results['cycle_error_a']:.4f}, B -> A -> B {results['cycle_error_b']:.4f} (mean |x - x'| on [-1, 1])"),
-        ("classifiers", f"{extractors['a']['key']} ({extractors['a']['test_accuracy']:.2%} test), {extractors['b']['key']} ({extractors['b']['test_accuracy']:.2%} test)"),
+        (
+            f"label preservation {name_a} -> {name_b}",
+            f"{results['label_preservation_ab']:.2%} (untranslated: {results['baseline_label_preservation_ab']:.2%}), by the {name_b} classifier",
+        ),
+        (
+            f"label preservation {name_b} -> {name_a}",
+            f"{results['label_preservation_ba']:.2%} (untranslated: {results['baseline_label_preservation_ba']:.2%}), by the {name_a} classifier",
+        ),
+        (
+            f"FID {name_a} -> {name_b}",
+            f"{results['fid_ab']:.3f} (untranslated: {results['baseline_fid_ab']:.3f}), against real {name_b}",
+        ),
+        (
+            f"FID {name_b} -> {name_a}",
+            f"{results['fid_ba']:.3f} (untranslated: {results['baseline_fid_ba']:.3f}), against real {name_a}",
+        ),
+        (
+            "cycle error",
+            f"A -> B -> A {results['cycle_error_a']:.4f}, B -> A -> B {results['cycle_error_b']:.4f} (mean |x - x'| on [-1, 1])",
+        ),
+        (
+            "classifiers",
+            f"{extractors['a']['key']} ({extractors['a']['test_accuracy']:.2%} test), {extractors['b']['key']} ({extractors['b']['test_accuracy']:.2%} test)",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

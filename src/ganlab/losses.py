@@ -148,7 +148,15 @@ class LeastSquaresGAN(GANLoss):
 
     probabilistic = False
 
-    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, discriminator_steps: int = 1, r1_gamma: float = 0.0, r1_every: int = 1):
+    def __init__(
+        self,
+        a: float = 0.0,
+        b: float = 1.0,
+        c: float = 1.0,
+        discriminator_steps: int = 1,
+        r1_gamma: float = 0.0,
+        r1_every: int = 1,
+    ):
         super().__init__(discriminator_steps, r1_gamma, r1_every)
         self.a, self.b, self.c = a, b, c
 
@@ -181,7 +189,9 @@ class WassersteinClip(Wasserstein):
     clipped to [-c, c], which bounds its Lipschitz constant. The paper's defaults: c = 0.01, 5 critic updates
     per generator update, and RMSprop with lr 5e-5 (optimizer=rmsprop; momentum made training unstable)."""
 
-    def __init__(self, clip_value: float = 0.01, discriminator_steps: int = 5, r1_gamma: float = 0.0, r1_every: int = 1):
+    def __init__(
+        self, clip_value: float = 0.01, discriminator_steps: int = 5, r1_gamma: float = 0.0, r1_every: int = 1
+    ):
         super().__init__(discriminator_steps, r1_gamma, r1_every)
         if clip_value <= 0:
             raise ValueError(f"loss.clip_value must be > 0, got {clip_value}")
@@ -203,7 +213,9 @@ class WassersteinGP(Wasserstein):
         self.gp_weight = gp_weight
 
     def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        return self.gp_weight * gradient_penalty(discriminator, real, fake) + super().d_penalty(discriminator, real, fake)
+        return self.gp_weight * gradient_penalty(discriminator, real, fake) + super().d_penalty(
+            discriminator, real, fake
+        )
 
 
 class Hinge(GANLoss):
@@ -228,7 +240,15 @@ class BoundaryEquilibrium(GANLoss):
     probabilistic = False
     score = "reconstruction_error"
 
-    def __init__(self, gamma: float = 0.75, lambda_k: float = 0.001, k: float = 0.0, discriminator_steps: int = 1, r1_gamma: float = 0.0, r1_every: int = 1):
+    def __init__(
+        self,
+        gamma: float = 0.75,
+        lambda_k: float = 0.001,
+        k: float = 0.0,
+        discriminator_steps: int = 1,
+        r1_gamma: float = 0.0,
+        r1_every: int = 1,
+    ):
         super().__init__(discriminator_steps, r1_gamma, r1_every)
         if not 0 < gamma <= 1:
             raise ValueError(f"loss.gamma must be in (0, 1], got {gamma}")

@@ -14,14 +14,27 @@ import yaml
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-PACKAGES = ("ganlab", "torch", "torchvision", "lightning", "hydra-core", "omegaconf", "torchmetrics", "numpy", "tensorboard")
+PACKAGES = (
+    "ganlab",
+    "torch",
+    "torchvision",
+    "lightning",
+    "hydra-core",
+    "omegaconf",
+    "torchmetrics",
+    "numpy",
+    "tensorboard",
+)
 RECORD_FILE = "provenance.yaml"
 
 
 def git_state(directory: Path) -> dict[str, Any] | None:
     """The commit of the git checkout holding ``directory`` and whether files differ from it; None outside git."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=directory, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
 
     try:
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}

@@ -169,19 +169,26 @@ def _short_key(key: str) -> str:
 def table(jobs: list[Job], sort: str = "val/fid", root: Path | None = None) -> tuple[list[str], list[list[str]]]:
     """(header, rows): one row per job, sorted by ``sort`` (ascending, jobs without it last)."""
     keys = differing_overrides(jobs)
-    metrics = [(name, metric, how) for name, metric, how in METRIC_COLUMNS if any(job.metric(metric) is not None for job in jobs)]
+    metrics = [
+        (name, metric, how)
+        for name, metric, how in METRIC_COLUMNS
+        if any(job.metric(metric) is not None for job in jobs)
+    ]
     header = ["job", *keys, *(name for name, _, _ in metrics), "updates", "wall time", "status"]
     ordered = sorted(jobs, key=lambda job: (job.value(sort) is None, job.value(sort) or 0.0))
     rows = []
     for job in ordered:
         status = job.status
-        rows.append([
-            _label(job, root), *(job.overrides.get(k, "-") for k in keys),
-            *(_fmt(job.metric(metric, how), significant="fid" not in name) for name, metric, how in metrics),
-            "-" if job.updates is None else str(job.updates),
-            "-" if job.wall_time_s is None else f"{job.wall_time_s:.0f}s",
-            status if status == "completed" else f"**{status.upper()}**",
-        ])
+        rows.append(
+            [
+                _label(job, root),
+                *(job.overrides.get(k, "-") for k in keys),
+                *(_fmt(job.metric(metric, how), significant="fid" not in name) for name, metric, how in metrics),
+                "-" if job.updates is None else str(job.updates),
+                "-" if job.wall_time_s is None else f"{job.wall_time_s:.0f}s",
+                status if status == "completed" else f"**{status.upper()}**",
+            ]
+        )
     return header, rows
 
 
@@ -223,7 +230,14 @@ def plot_fid(jobs: list[Job], labels: list[str], path: Path, metric: str = "val/
         return _plot_with_pil(curves, path, metric)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     for i, (label, points) in enumerate(curves):
-        ax.plot([s + 1 for s, _ in points], [v for _, v in points], marker="o", markersize=3, label=label, color=PALETTE[i % len(PALETTE)])
+        ax.plot(
+            [s + 1 for s, _ in points],
+            [v for _, v in points],
+            marker="o",
+            markersize=3,
+            label=label,
+            color=PALETTE[i % len(PALETTE)],
+        )
     ax.set_xlabel("generator updates")
     ax.set_ylabel(metric)
     ax.set_yscale("log")
@@ -250,7 +264,7 @@ def _plot_with_pil(curves: list[tuple[str, list[tuple[int, float]]]], path: Path
     draw.rectangle([left, top, width - right, height - bottom], outline="black")
     for frac in (0, 0.5, 1):
         v = y0 + frac * (y1 - y0)
-        draw.text((4, to_y(v) - 6), f"{10 ** v:.3g}", fill="black", font=font)
+        draw.text((4, to_y(v) - 6), f"{10**v:.3g}", fill="black", font=font)
         s = x0 + frac * (x1 - x0)
         draw.text((to_x(s) - 10, height - bottom + 6), f"{s:.0f}", fill="black", font=font)
     draw.text((left, height - 20), f"generator updates; {metric} (log scale)", fill="black", font=font)
@@ -261,7 +275,9 @@ def _plot_with_pil(curves: list[tuple[str, list[tuple[int, float]]]], path: Path
             draw.line(xy, fill=color, width=2)
         for x, y in xy:
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-        draw.line([(width - right + 10, top + 10 + 16 * i), (width - right + 30, top + 10 + 16 * i)], fill=color, width=3)
+        draw.line(
+            [(width - right + 10, top + 10 + 16 * i), (width - right + 30, top + 10 + 16 * i)], fill=color, width=3
+        )
         draw.text((width - right + 35, top + 4 + 16 * i), label[:45], fill="black", font=font)
     image.save(path)
     return path
@@ -303,7 +319,11 @@ def report(dirs: list[str | Path], sort: str = "val/fid", out: str | Path | None
     out_dir.mkdir(parents=True, exist_ok=True)
     header, rows = table(jobs, sort, root)
     keys = differing_overrides(jobs)
-    labels = [_label(job, root) + (" " + " ".join(f"{_short_key(k)}={job.overrides.get(k, '-')}" for k in keys) if keys else "") for job in jobs]
+    labels = [
+        _label(job, root)
+        + (" " + " ".join(f"{_short_key(k)}={job.overrides.get(k, '-')}" for k in keys) if keys else "")
+        for job in jobs
+    ]
     written = {"csv": out_dir / "report.csv", "markdown": out_dir / "report.md"}
     write_csv(written["csv"], header, rows)
     written["markdown"].write_text(format_markdown(header, rows))
@@ -315,8 +335,13 @@ def report(dirs: list[str | Path], sort: str = "val/fid", out: str | Path | None
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A table, a val/fid plot and a sample mosaic of run and sweep dirs.")
     parser.add_argument("dirs", nargs="+", help="run dirs or sweep dirs (outputs/multirun/<time>) or outputs/")
-    parser.add_argument("--sort", default="val/fid", choices=SORT_KEYS, help="column to sort by, ascending (default val/fid)")
-    parser.add_argument("--out", help="where to write report.csv, report.md, report_fid.png, report_samples.png (default: the first DIR)")
+    parser.add_argument(
+        "--sort", default="val/fid", choices=SORT_KEYS, help="column to sort by, ascending (default val/fid)"
+    )
+    parser.add_argument(
+        "--out",
+        help="where to write report.csv, report.md, report_fid.png, report_samples.png (default: the first DIR)",
+    )
     args = parser.parse_args(argv)
     made = report(args.dirs, args.sort, args.out)
     print(made["text"])

@@ -50,7 +50,9 @@ def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
                 f"dir: hydra.run.dir=<dir>"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        os.pwrite(
+            fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0
+        )
         AtomicCheckpointIO.remove_stale_temporaries(run_dir / "checkpoints")
         yield
     finally:

@@ -1,6 +1,6 @@
 """``sample(cfg)``: image grids from a trained generator, rebuilt from its checkpoint alone. ``sample.py`` calls it.
 
-    python sample.py ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt num_samples=64
+python sample.py ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt num_samples=64
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def class_labels(gan, labels, num_samples: int) -> Tensor | None:
     class in turn, one row per class. None for an unconditional model."""
     if not gan.conditional:
         if labels is not None:
-            raise ValueError(f"labels={labels} needs a class-conditional checkpoint (model=cgan or model=acgan); drop labels= for this {type(gan).__name__}")
+            raise ValueError(
+                f"labels={labels} needs a class-conditional checkpoint (model=cgan or model=acgan); drop labels= for this {type(gan).__name__}"
+            )
         return None
     if labels is None:
         per_class = math.ceil(num_samples / gan.num_classes)
@@ -75,9 +77,17 @@ def sample(cfg: DictConfig) -> dict[str, Path]:
         save_grid(gan.generate(cfg.num_samples), paths["samples"], nrow)
         save_grid(gan.generate(z=latents), paths["interpolation"], steps)
     else:  # one row per class by default; each interpolation row keeps one class while z moves
-        nrow = cfg.nrow or (math.ceil(cfg.num_samples / gan.num_classes) if cfg.get("labels") is None else math.ceil(math.sqrt(cfg.num_samples)))
+        nrow = cfg.nrow or (
+            math.ceil(cfg.num_samples / gan.num_classes)
+            if cfg.get("labels") is None
+            else math.ceil(math.sqrt(cfg.num_samples))
+        )
         save_grid(gan.generate(labels=labels), paths["samples"], nrow)
-        row_labels = class_labels(gan, cfg.get("labels"), rows) if cfg.get("labels") is not None else torch.arange(rows) % gan.num_classes
+        row_labels = (
+            class_labels(gan, cfg.get("labels"), rows)
+            if cfg.get("labels") is not None
+            else torch.arange(rows) % gan.num_classes
+        )
         save_grid(gan.generate(z=latents, labels=row_labels.repeat_interleave(steps)), paths["interpolation"], steps)
     for name, path in paths.items():
         print(f"{name}: {path}")

@@ -22,7 +22,7 @@ defaults line still works, unchecked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -49,7 +49,7 @@ class TrainerSchema:
     """The lightning.Trainer arguments this project uses; ``Any`` where Lightning takes several types."""
 
     _target_: str = "lightning.Trainer"
-    default_root_dir: Optional[str] = None
+    default_root_dir: str | None = None
     accelerator: str = "cpu"
     devices: Any = 1  # a count, a list of device ids, or "auto"
     num_nodes: int = at_least(1, 1)
@@ -57,13 +57,13 @@ class TrainerSchema:
     precision: Any = "32-true"
     sync_batchnorm: bool = False
     max_steps: int = at_least(-1, 2000)
-    max_epochs: Optional[int] = at_least(-1, -1)
-    max_time: Optional[str] = None  # "DD:HH:MM:SS": stop (and checkpoint) before a cluster's time limit
-    check_val_every_n_epoch: Optional[int] = at_least(1, 1)
+    max_epochs: int | None = at_least(-1, -1)
+    max_time: str | None = None  # "DD:HH:MM:SS": stop (and checkpoint) before a cluster's time limit
+    check_val_every_n_epoch: int | None = at_least(1, 1)
     val_check_interval: Any = None
     log_every_n_steps: int = at_least(1, 10)
     deterministic: Any = False  # true, false or "warn"
-    benchmark: Optional[bool] = None
+    benchmark: bool | None = None
     use_distributed_sampler: bool = False
     limit_train_batches: Any = 1.0  # a fraction, or a number of batches
     limit_val_batches: Any = 1.0
@@ -92,10 +92,10 @@ class TrainSchema:
     callbacks: Any = None
     logger: Any = None
     metrics: Any = None
-    seed: Optional[int] = 0
+    seed: int | None = 0
     test: bool = False
-    ckpt_path: Optional[str] = None
-    optimized_metric: Optional[str] = None
+    ckpt_path: str | None = None
+    optimized_metric: str | None = None
     verbose: bool = False
 
 
@@ -107,8 +107,8 @@ class ModelSchema:
     _target_: str = MISSING
     latent_dim: int = at_least(1, 100)
     prior: str = "normal"
-    generator: Dict[str, Any] = field(default_factory=dict)
-    discriminator: Dict[str, Any] = field(default_factory=dict)
+    generator: dict[str, Any] = field(default_factory=dict)
+    discriminator: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,7 +123,7 @@ class GANSchema(ModelSchema):
 class DCGANSchema(GANSchema):
     """conf/model/dcgan.yaml: the GAN plus DiffAugment (``model.augment=[translation,cutout]``)."""
 
-    augment: Optional[List[str]] = None
+    augment: list[str] | None = None
 
 
 @dataclass
@@ -172,7 +172,7 @@ class CycleGANSchema(ModelSchema):
     lambda_cycle: float = at_least(0.0, 10.0)
     lambda_identity: float = at_least(0.0, 0.5)
     pool_size: int = at_least(0, 50)
-    lr_decay_start: Optional[int] = at_least(0, None)
+    lr_decay_start: int | None = at_least(0, None)
     samples_per_row: int = at_least(1, 8)
 
 
@@ -218,7 +218,7 @@ class BoundaryEquilibriumSchema(LossSchema):
 class AdamSchema:
     _target_: str = "torch.optim.Adam"
     lr: float = above(0.0, 2.0e-4)
-    betas: List[float] = field(default_factory=lambda: [0.5, 0.999])
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     eps: float = above(0.0, 1.0e-8)
     weight_decay: float = at_least(0.0, 0.0)
 
@@ -239,14 +239,18 @@ class AdamPairSchema:
 
     discriminator: AdamSchema = field(default_factory=AdamSchema)
     generator: AdamSchema = field(default_factory=AdamSchema)
-    scale_lr: str = "none"  # none, linear or sqrt in the number of DDP ranks (the global batch is world_size x data.batch_size)
+    scale_lr: str = (
+        "none"  # none, linear or sqrt in the number of DDP ranks (the global batch is world_size x data.batch_size)
+    )
 
 
 @dataclass
 class RMSpropPairSchema:
     discriminator: RMSpropSchema = field(default_factory=RMSpropSchema)
     generator: RMSpropSchema = field(default_factory=RMSpropSchema)
-    scale_lr: str = "none"  # none, linear or sqrt in the number of DDP ranks (the global batch is world_size x data.batch_size)
+    scale_lr: str = (
+        "none"  # none, linear or sqrt in the number of DDP ranks (the global batch is world_size x data.batch_size)
+    )
 
 
 # ---- data ------------------------------------------------------------------------------------------------
@@ -261,9 +265,9 @@ class DataSchema:
     val_fraction: float = field(default=0.1, metadata={"above": 0.0, "below": 1.0})
     seed: int = 0
     download: bool = True
-    image_shape: List[int] = field(default_factory=lambda: [1, 28, 28])
+    image_shape: list[int] = field(default_factory=lambda: [1, 28, 28])
     num_classes: int = at_least(1, 10)
-    labels_per_class: Optional[int] = at_least(1, None)
+    labels_per_class: int | None = at_least(1, None)
 
 
 @dataclass
@@ -274,10 +278,10 @@ class TwoDomainDataSchema:
     batch_size: int = at_least(1, 8)
     seed: int = 0
     download: bool = True
-    image_shape: List[int] = field(default_factory=lambda: [1, 28, 28])
+    image_shape: list[int] = field(default_factory=lambda: [1, 28, 28])
     num_classes: int = at_least(1, 10)
-    domain_a: Dict[str, Any] = field(default_factory=dict)
-    domain_b: Dict[str, Any] = field(default_factory=dict)
+    domain_a: dict[str, Any] = field(default_factory=dict)
+    domain_b: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

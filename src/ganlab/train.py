@@ -12,9 +12,9 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from ganlab.checkpoints import check_resumable
 from ganlab.config import check_config
 from ganlab.distributed import multirun_ddp_job
-from ganlab.checkpoints import check_resumable
 from ganlab.hparams import log_hparams
 from ganlab.models.gan import GAN
 from ganlab.provenance import record_run
@@ -37,7 +37,11 @@ def _job_identity(environ: dict[str, str]) -> str | None:
     """A string every rank of one distributed job sees alike (None for a single process): the launcher's job id,
     else the rendezvous address MASTER_ADDR:MASTER_PORT. torchrun without ``--standalone`` or ``--rdzv-id`` leaves
     its run id at "none", so the address is added to it."""
-    if int(environ.get("WORLD_SIZE", 1)) <= 1 and "SLURM_JOB_ID" not in environ and "TORCHELASTIC_RUN_ID" not in environ:
+    if (
+        int(environ.get("WORLD_SIZE", 1)) <= 1
+        and "SLURM_JOB_ID" not in environ
+        and "TORCHELASTIC_RUN_ID" not in environ
+    ):
         return None
     parts = [f"{name}={environ[name]}" for name in JOB_IDS if environ.get(name) not in (None, "", "none")]
     if not parts or environ.get("TORCHELASTIC_RUN_ID") == "none":
@@ -64,7 +68,9 @@ def _run_seed(seed: int | None, environ: dict[str, str] | None = None) -> int:
     identity = _job_identity(environ)
     if identity is not None:
         seed = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "little") % 2**31
-        log.info("seed=null under a distributed launcher: seed %d, derived from %s (the same on every rank)", seed, identity)
+        log.info(
+            "seed=null under a distributed launcher: seed %d, derived from %s (the same on every rank)", seed, identity
+        )
         return seed
     return random.SystemRandom().randrange(2**31)
 
@@ -90,12 +96,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     with hold_run_dir(cfg.paths.output_dir):  # a second run on this dir stops here, naming the first
-        for callback in callbacks:  # the FID callback's feature network, trained now if missing: once, not on every rank
+        for (
+            callback
+        ) in callbacks:  # the FID callback's feature network, trained now if missing: once, not on every rank
             if callable(getattr(callback, "prepare", None)):
                 callback.prepare(datamodule)
         record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
         log_hparams(loggers, cfg, model)  # TensorBoard's HPARAMS tab: a flat selection, with the metric names
-        log.info("Training %s with %s on %s; outputs in %s", cfg.model.generator._target_, model.loss, datamodule.name, cfg.paths.output_dir)
+        log.info(
+            "Training %s with %s on %s; outputs in %s",
+            cfg.model.generator._target_,
+            model.loss,
+            datamodule.name,
+            cfg.paths.output_dir,
+        )
         with multirun_ddp_job(trainer):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
             if cfg.get("test"):

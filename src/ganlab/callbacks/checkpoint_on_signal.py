@@ -43,7 +43,9 @@ class CheckpointOnSignal(L.Callback):
 
     def __init__(self, check_every_n_steps: int = 10) -> None:
         if check_every_n_steps < 1:
-            raise ValueError(f"callbacks.checkpoint_on_signal.check_every_n_steps must be >= 1, got {check_every_n_steps}")
+            raise ValueError(
+                f"callbacks.checkpoint_on_signal.check_every_n_steps must be >= 1, got {check_every_n_steps}"
+            )
         self.check_every_n_steps = check_every_n_steps
         self.received: int | None = None
         self.saved: Path | None = None
@@ -65,7 +67,9 @@ class CheckpointOnSignal(L.Callback):
         """For ``rank_agreement``: the signal this rank got (0: none)."""
         return {"signal": self.received or 0}
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.saved is not None:
             return
         if trainer.world_size > 1:  # every rank learns of a signal any rank got, at the same step

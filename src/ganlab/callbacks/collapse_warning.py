@@ -26,12 +26,23 @@ class CollapseWarning(L.Callback):
     objectives have no fixed scale.
     """
 
-    def __init__(self, window: int = 200, margin: float = 0.05, coverage_metric: str = "val/coverage_kl",
-                 max_coverage_kl: float = 1.0, coverage_window: int = 2, check_every_n_steps: int = 10):
+    def __init__(
+        self,
+        window: int = 200,
+        margin: float = 0.05,
+        coverage_metric: str = "val/coverage_kl",
+        max_coverage_kl: float = 1.0,
+        coverage_window: int = 2,
+        check_every_n_steps: int = 10,
+    ):
         if check_every_n_steps < 1:
             raise ValueError(f"callbacks.collapse_warning.check_every_n_steps must be >= 1, got {check_every_n_steps}")
         self.window, self.margin = window, margin
-        self.coverage_metric, self.max_coverage_kl, self.coverage_window = coverage_metric, max_coverage_kl, coverage_window
+        self.coverage_metric, self.max_coverage_kl, self.coverage_window = (
+            coverage_metric,
+            max_coverage_kl,
+            coverage_window,
+        )
         self.check_every_n_steps = check_every_n_steps
         self.streak: int | torch.Tensor = 0  # a device tensor while training: counted without a host sync
         self._crossed: torch.Tensor | None = None  # whether the streak reached `window` since the last check
@@ -44,7 +55,9 @@ class CollapseWarning(L.Callback):
         if trainer.logger is not None:
             trainer.logger.log_metrics({f"warning/{series}": 1.0}, step=trainer.global_step)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         loss = getattr(pl_module, "loss", None)
         metrics = outputs or {}  # this step's values from GAN.training_step
         if not getattr(loss, "probabilistic", False) or "D(x)" not in metrics or "D(G(z))" not in metrics:
@@ -60,11 +73,15 @@ class CollapseWarning(L.Callback):
         reached, self._crossed = bool(self._crossed), None  # the one host sync, every N steps
         if reached:
             self.warned_at = trainer.global_step
-            self._warn(trainer, (
-                f"step {trainer.global_step}: D(x)={float(real):.3f} and D(G(z))={float(fake):.3f}; D won {self.window} "
-                f"generator updates in a row: the discriminator wins and G gets almost no gradient (mode collapse or a "
-                f"stalled G). Try loss=nsgan or loss=lsgan, a lower optimizer.discriminator.lr, or more dropout in D"
-            ), "collapse")
+            self._warn(
+                trainer,
+                (
+                    f"step {trainer.global_step}: D(x)={float(real):.3f} and D(G(z))={float(fake):.3f}; D won {self.window} "
+                    f"generator updates in a row: the discriminator wins and G gets almost no gradient (mode collapse or a "
+                    f"stalled G). Try loss=nsgan or loss=lsgan, a lower optimizer.discriminator.lr, or more dropout in D"
+                ),
+                "collapse",
+            )
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.coverage_metric)
@@ -73,10 +90,14 @@ class CollapseWarning(L.Callback):
         self.coverage_streak = self.coverage_streak + 1 if float(value) > self.max_coverage_kl else 0
         if self.coverage_streak == self.coverage_window:
             self.coverage_warned_at = trainer.global_step
-            self._warn(trainer, (
-                f"step {trainer.global_step}: {self.coverage_metric}={float(value):.2f} above {self.max_coverage_kl} at "
-                f"{self.coverage_window} validations in a row: the samples cover few classes (mode collapse)"
-            ), "class_collapse")
+            self._warn(
+                trainer,
+                (
+                    f"step {trainer.global_step}: {self.coverage_metric}={float(value):.2f} above {self.max_coverage_kl} at "
+                    f"{self.coverage_window} validations in a row: the samples cover few classes (mode collapse)"
+                ),
+                "class_collapse",
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"streak": int(self.streak), "coverage_streak": self.coverage_streak}

@@ -34,7 +34,10 @@ def non_finite_code(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 def _first_non_finite(named_tensors) -> tuple[str, torch.Tensor] | None:
     """The first really non-finite tensor (the slow path, taken once something was found)."""
-    return next(((name, tensor) for name, tensor in named_tensors if tensor is not None and not torch.isfinite(tensor).all()), None)
+    return next(
+        ((name, tensor) for name, tensor in named_tensors if tensor is not None and not torch.isfinite(tensor).all()),
+        None,
+    )
 
 
 def _describe(tensor: torch.Tensor) -> str:
@@ -75,8 +78,16 @@ class DivergenceGuard(L.Callback):
         self._loss_steps: dict[str, int] = {}
 
     def _stop(self, trainer: L.Trainer, what: str, step: int | None = None) -> None:
-        last = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt" if getattr(trainer.checkpoint_callback, "dirpath", None) else None
-        kept = f"the last good checkpoint is {last}" if last is not None and last.exists() else "no checkpoint was saved before it"
+        last = (
+            Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
+            if getattr(trainer.checkpoint_callback, "dirpath", None)
+            else None
+        )
+        kept = (
+            f"the last good checkpoint is {last}"
+            if last is not None and last.exists()
+            else "no checkpoint was saved before it"
+        )
         raise DivergenceError(
             f"training diverged at step {trainer.global_step + 1 if step is None else step}: {what}; {kept}. Lower the learning "
             f"rates (optimizer.*.lr), change the loss, or set callbacks.divergence_guard.action=skip to skip such updates"
@@ -89,7 +100,12 @@ class DivergenceGuard(L.Callback):
         params = [p for group in optimizer.param_groups for p in group["params"]]
         grads = [p.grad for p in params if p.grad is not None]
         weights = list(pl_module.parameters())
-        codes = torch.stack([non_finite_code(weights), non_finite_code(grads) if grads else torch.zeros((), dtype=torch.long, device=weights[0].device)])
+        codes = torch.stack(
+            [
+                non_finite_code(weights),
+                non_finite_code(grads) if grads else torch.zeros((), dtype=torch.long, device=weights[0].device),
+            ]
+        )
         weight_code, grad_code = codes.tolist()  # the one host sync of this optimizer step
         if weight_code != FINITE:
             bad_weight = _first_non_finite(pl_module.named_parameters())
@@ -114,7 +130,9 @@ class DivergenceGuard(L.Callback):
             p.grad = None  # torch optimizers leave parameters without a gradient untouched (momentum included)
 
     # ---- after each generator update: this rank's losses, agreed every N steps ---------------------------
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if not self._skipped_this_step:
             self._consecutive_skips = 0
         self._skipped_this_step = False
@@ -127,13 +145,18 @@ class DivergenceGuard(L.Callback):
             self._act_on_agreement(trainer, pl_module)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        if trainer.state.fn == TrainerFn.FITTING:  # every rank saves at the same steps: raising here keeps the bad one out
+        if (
+            trainer.state.fn == TrainerFn.FITTING
+        ):  # every rank saves at the same steps: raising here keeps the bad one out
             self._act_on_agreement(trainer, pl_module)
 
     def local_flags(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """For ``rank_agreement``: the worst state of each loss since the last agreement, and of the weights."""
         weights = list(pl_module.parameters())
-        return {"weights": non_finite_code(weights) if weights else 0, **{f"loss:{name}": code for name, code in sorted(self._losses.items())}}
+        return {
+            "weights": non_finite_code(weights) if weights else 0,
+            **{f"loss:{name}": code for name, code in sorted(self._losses.items())},
+        }
 
     def _act_on_agreement(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         flags = agreed_flags(trainer, pl_module).get(self, {})
@@ -143,8 +166,14 @@ class DivergenceGuard(L.Callback):
             bad_weight = _first_non_finite(pl_module.named_parameters())
             what = f"weight {bad_weight[0]} is {_describe(bad_weight[1])}" if bad_weight else "a weight is not finite"
             self._stop(trainer, what, step)
-        bad = [(name.removeprefix("loss:"), int(code)) for name, code in flags.items() if name.startswith("loss:") and code != FINITE]
+        bad = [
+            (name.removeprefix("loss:"), int(code))
+            for name, code in flags.items()
+            if name.startswith("loss:") and code != FINITE
+        ]
         if bad and self.action == "stop":
             name, code = bad[0]
             ranks = f" on a rank of {trainer.world_size}" if trainer.world_size > 1 else ""
-            self._stop(trainer, f"{name} is {STATES[code]}{ranks} (checked every {self.check_every_n_steps} steps)", step)
+            self._stop(
+                trainer, f"{name} is {STATES[code]}{ranks} (checked every {self.check_every_n_steps} steps)", step
+            )

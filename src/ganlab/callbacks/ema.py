@@ -35,7 +35,9 @@ class EMA(EMAWeightAveraging):
         """Not yet: see on_validation_end."""
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_validation_epoch_end(trainer, pl_module)  # the raw weights back (and the measured statistics into the average)
+        super().on_validation_epoch_end(
+            trainer, pl_module
+        )  # the raw weights back (and the measured statistics into the average)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)  # the averaged weights in, for good

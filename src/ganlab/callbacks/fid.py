@@ -30,7 +30,9 @@ class FIDCallback(L.Callback):
 
     def __init__(self, metrics: Mapping[str, Any], every_n_epochs: int = 1, num_samples: int = 1000, seed: int = 1234):
         if every_n_epochs < 1 or num_samples < 2:
-            raise ValueError(f"callbacks.fid needs every_n_epochs >= 1 and num_samples >= 2, got {every_n_epochs} and {num_samples}")
+            raise ValueError(
+                f"callbacks.fid needs every_n_epochs >= 1 and num_samples >= 2, got {every_n_epochs} and {num_samples}"
+            )
         self.metrics = dict(metrics)
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
@@ -56,7 +58,9 @@ class FIDCallback(L.Callback):
             batch_size = self.metrics.get("batch_size", 500)
             for first in range(start, stop, batch_size):
                 last = min(first + batch_size, stop)
-                scores.update_fake(pl_module.generate(z=z[first:last], labels=None if labels is None else labels[first:last]))
+                scores.update_fake(
+                    pl_module.generate(z=z[first:last], labels=None if labels is None else labels[first:last])
+                )
             # KID's subsets and the classifier score's splits are random: the same draws on every rank (after the
             # sync every rank holds the same features), and subset sizes from the global counts.
             torch.manual_seed(self.seed + 1)
@@ -86,12 +90,22 @@ class FIDCallback(L.Callback):
         for the file in ``setup``."""
         if int(os.environ.get("LOCAL_RANK", 0)) == 0:
             datamodule.prepare_data()  # what fit would do first; setup then reads the real files, not a fallback
-            prepare_extractor(datamodule, cache_dir=self.metrics.get("cache_dir"), train_if_missing=self.metrics.get("train_if_missing", True))
+            prepare_extractor(
+                datamodule,
+                cache_dir=self.metrics.get("cache_dir"),
+                train_if_missing=self.metrics.get("train_if_missing", True),
+            )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage == "fit" and trainer.datamodule is not None:  # after Lightning's prepare_data: waits on the file, no collective
-            prepare_extractor(trainer.datamodule, cache_dir=self.metrics.get("cache_dir"),
-                              train_if_missing=self.metrics.get("train_if_missing", True), local_rank=trainer.local_rank)
+        if (
+            stage == "fit" and trainer.datamodule is not None
+        ):  # after Lightning's prepare_data: waits on the file, no collective
+            prepare_extractor(
+                trainer.datamodule,
+                cache_dir=self.metrics.get("cache_dir"),
+                train_if_missing=self.metrics.get("train_if_missing", True),
+                local_rank=trainer.local_rank,
+            )
 
     def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> GANScores:
         """Built at the first evaluation (short runs never pay for it), with the real features computed once."""
@@ -99,7 +113,11 @@ class FIDCallback(L.Callback):
             datamodule = trainer.datamodule
             scores = GANScores.for_data(datamodule, **self.metrics).to(pl_module.device)
             scores.add_real(real_batches(datamodule.val_dataloader(), datamodule, pl_module.device))
-            log.info("FID/KID against %d validation images with %s", scores.num_real * trainer.world_size, scores.extractor["fid_kid_features"])
+            log.info(
+                "FID/KID against %d validation images with %s",
+                scores.num_real * trainer.world_size,
+                scores.extractor["fid_kid_features"],
+            )
             self.scores = scores
         return self.scores
 

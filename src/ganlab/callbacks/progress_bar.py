@@ -51,7 +51,9 @@ class StepProgressBar(ProgressBar):
         if not self.is_enabled:
             return
         self._progress = Progress(
-            TextColumn("step {task.completed:,.0f}/{task.total:,.0f}" if self._total(trainer) else "step {task.completed:,.0f}"),
+            TextColumn(
+                "step {task.completed:,.0f}/{task.total:,.0f}" if self._total(trainer) else "step {task.completed:,.0f}"
+            ),
             BarColumn(bar_width=20),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
@@ -63,14 +65,18 @@ class StepProgressBar(ProgressBar):
             transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task("train", total=self._total(trainer), completed=trainer.global_step, rate="", metrics="")
+        self._task = self._progress.add_task(
+            "train", total=self._total(trainer), completed=trainer.global_step, rate="", metrics=""
+        )
 
     def _text(self, trainer: L.Trainer, pl_module: L.LightningModule, state: str = "") -> str:
         shown = {name: value for name, value in self.get_metrics(trainer, pl_module).items() if name != "v_num"}
         fid = trainer.callback_metrics.get("val/fid")
         if fid is not None:
             shown["val/fid"] = float(fid)
-        parts = [f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}" for name, value in shown.items()]
+        parts = [
+            f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}" for name, value in shown.items()
+        ]
         return "  ".join(([state] if state else []) + parts)
 
     def _update(self, trainer: L.Trainer, pl_module: L.LightningModule, state: str = "") -> None:
@@ -78,11 +84,15 @@ class StepProgressBar(ProgressBar):
             return
         speed = self._progress.tasks[0].speed
         self._progress.update(
-            self._task, completed=trainer.global_step, rate=f"{speed:.1f} it/s" if speed else "",
+            self._task,
+            completed=trainer.global_step,
+            rate=f"{speed:.1f} it/s" if speed else "",
             metrics=self._text(trainer, pl_module, state),
         )
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=trainer.global_step)  # cheap: no text every step
             if trainer.global_step % max(trainer.log_every_n_steps, 1) == 0:

@@ -14,8 +14,6 @@ steps that every rank reaches (every N-th generator update, a checkpoint save).
 
 from __future__ import annotations
 
-from typing import Any
-
 import lightning as L
 import torch
 import torch.distributed as dist

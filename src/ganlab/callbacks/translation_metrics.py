@@ -37,9 +37,15 @@ class TranslationMetrics(L.Callback):
             self.scores.add_real(self._batches(trainer, pl_module))
             log.info("Translation scores against %s real validation images (A->B, B->A)", self.scores.num_real)
         self.scores.reset_translated()
-        self.scores.add_translated(lambda a: pl_module.translate(a, "ab"), lambda b: pl_module.translate(b, "ba"), self._batches(trainer, pl_module))
+        self.scores.add_translated(
+            lambda a: pl_module.translate(a, "ab"),
+            lambda b: pl_module.translate(b, "ba"),
+            self._batches(trainer, pl_module),
+        )
         values = self.scores.compute()
-        pl_module.log_dict({f"val/{name}": value for name, value in values.items()} | {"val/fid": values["fid_ab"]}, sync_dist=False)
+        pl_module.log_dict(
+            {f"val/{name}": value for name, value in values.items()} | {"val/fid": values["fid_ab"]}, sync_dist=False
+        )
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         if self.scores is not None:

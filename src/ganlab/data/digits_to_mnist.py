@@ -50,9 +50,17 @@ class LabelledPairs(Dataset):
 class DigitsToMNISTDataModule(L.LightningDataModule):
     """Domain A and domain B, two ``IDXDataModule``s (their configs in ``domain_a`` and ``domain_b``)."""
 
-    def __init__(self, domain_a: IDXDataModule, domain_b: IDXDataModule, batch_size: int = 8, seed: int = 0,
-                 discriminator_steps: int = 1, image_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10,
-                 download: bool = True):
+    def __init__(
+        self,
+        domain_a: IDXDataModule,
+        domain_b: IDXDataModule,
+        batch_size: int = 8,
+        seed: int = 0,
+        discriminator_steps: int = 1,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        num_classes: int = 10,
+        download: bool = True,
+    ):
         super().__init__()
         self.domain_a, self.domain_b = domain_a, domain_b
         if not download:  # data.download=false: no domain is downloaded (offline machines, tests)
@@ -61,7 +69,9 @@ class DigitsToMNISTDataModule(L.LightningDataModule):
         self.image_shape, self.num_classes = tuple(image_shape), num_classes
         for domain in (domain_a, domain_b):
             if tuple(domain.image_shape) != self.image_shape:
-                raise ValueError(f"{domain.name} images are {tuple(domain.image_shape)}, data.image_shape is {self.image_shape}: both domains need the same shape")
+                raise ValueError(
+                    f"{domain.name} images are {tuple(domain.image_shape)}, data.image_shape is {self.image_shape}: both domains need the same shape"
+                )
 
     @property
     def name(self) -> str:
@@ -82,7 +92,9 @@ class DigitsToMNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> ResumableLoader:
         a, b = self.domain_a.train_set, self.domain_b.train_set
         rank, world_size = self._rank()
-        sampler = UnpairedBatches(len(a), len(b), self.batch_size * self.discriminator_steps, self.seed, rank, world_size)
+        sampler = UnpairedBatches(
+            len(a), len(b), self.batch_size * self.discriminator_steps, self.seed, rank, world_size
+        )
         return ResumableLoader(UnpairedImages(a, b), batch_size=None, sampler=sampler)
 
     def _evaluation_loader(self, split: str, batch_size: int | None = None) -> ResumableLoader:
@@ -111,4 +123,6 @@ class DigitsToMNISTDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """uint8 (n, H, W) images -> (n, 1, H, W) in [-1, 1]; labels, in evaluation batches, pass through."""
-        return tuple(part.unsqueeze(1).float().div_(127.5).sub_(1.0) if part.dtype == torch.uint8 else part for part in batch)
+        return tuple(
+            part.unsqueeze(1).float().div_(127.5).sub_(1.0) if part.dtype == torch.uint8 else part for part in batch
+        )

@@ -44,7 +44,9 @@ def read_idx(path: str | Path) -> torch.Tensor:
     expected = int(np.prod(shape)) if shape else 0
     found = len(raw) - header_size
     if found != expected:
-        raise DataFileError(f"{path}: truncated or corrupt IDX file (shape {shape} needs {expected} bytes, found {found}); {fix}")
+        raise DataFileError(
+            f"{path}: truncated or corrupt IDX file (shape {shape} needs {expected} bytes, found {found}); {fix}"
+        )
     array = np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
     return torch.from_numpy(array.copy())
 

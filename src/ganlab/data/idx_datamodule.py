@@ -33,11 +33,15 @@ def hide_labels(labels: torch.Tensor, labels_per_class: int, num_classes: int, s
     for label in range(num_classes):
         rows = (labels == label).nonzero().squeeze(1)
         if len(rows) < labels_per_class:
-            raise ValueError(f"data.labels_per_class={labels_per_class} but class {label} has only {len(rows)} training images; lower data.labels_per_class")
+            raise ValueError(
+                f"data.labels_per_class={labels_per_class} but class {label} has only {len(rows)} training images; lower data.labels_per_class"
+            )
         chosen = rows[torch.randperm(len(rows), generator=generator)[:labels_per_class]]
         kept[chosen] = label
     if (kept == UNLABELLED).sum() == 0:
-        raise ValueError(f"data.labels_per_class={labels_per_class} keeps every label: nothing is left unlabelled; lower it or set it to null")
+        raise ValueError(
+            f"data.labels_per_class={labels_per_class} keeps every label: nothing is left unlabelled; lower it or set it to null"
+        )
     return kept
 
 
@@ -87,7 +91,9 @@ class IDXDataModule(L.LightningDataModule):
     # ---- where the files are --------------------------------------------------------------------------
     def _local_files(self) -> dict[str, Path] | None:
         if self.root.exists() and not self.root.is_dir():
-            raise DataFileError(f"data.root={self.root} is a file, not a folder; set data.root to the folder that holds the {self.name} IDX files")
+            raise DataFileError(
+                f"data.root={self.root} is a file, not a folder; set data.root to the folder that holds the {self.name} IDX files"
+            )
         for directory in candidate_dirs(self.root, self.torchvision_name):
             files = find_idx_files(directory)
             if files is not None:
@@ -114,7 +120,12 @@ class IDXDataModule(L.LightningDataModule):
         try:
             getattr(datasets, self.torchvision_name)(str(self.root), train=True, download=True)
         except Exception as err:  # offline: URLError, socket errors, HTTP errors; setup() falls back or explains
-            log.warning("Could not download %s into %s: %s", self.name, self.root, str(err).splitlines()[-1] if str(err) else err)
+            log.warning(
+                "Could not download %s into %s: %s",
+                self.name,
+                self.root,
+                str(err).splitlines()[-1] if str(err) else err,
+            )
 
     def _files(self) -> dict[str, Path]:
         files = self._local_files()
@@ -129,10 +140,15 @@ class IDXDataModule(L.LightningDataModule):
         if self.fallback_dir is not None:
             log.warning(
                 "%s was not found under %s and could not be downloaded: using %s. %s",
-                self.name, self.root, self.fallback_note, self._how_to_supply(),
+                self.name,
+                self.root,
+                self.fallback_note,
+                self._how_to_supply(),
             )
             return find_idx_files(self.fallback_dir)
-        raise DataFileError(f"no {self.name} IDX files under {self.root} and none could be downloaded; {self._how_to_supply()}")
+        raise DataFileError(
+            f"no {self.name} IDX files under {self.root} and none could be downloaded; {self._how_to_supply()}"
+        )
 
     def _how_to_supply(self) -> str:
         stems = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
@@ -154,9 +170,13 @@ class IDXDataModule(L.LightningDataModule):
             (files["test_images"], files["test_labels"], test_images, test_labels),
         ]:
             if tuple(x.shape[1:]) != self.image_shape[1:]:
-                raise DataFileError(f"{images_path}: images are {tuple(x.shape[1:])}, data.image_shape expects {self.image_shape[1:]}; fix data.image_shape or the file")
+                raise DataFileError(
+                    f"{images_path}: images are {tuple(x.shape[1:])}, data.image_shape expects {self.image_shape[1:]}; fix data.image_shape or the file"
+                )
             if len(x) != len(y):
-                raise DataFileError(f"{labels_path}: {len(y)} labels for {len(x)} images in {images_path.name}; replace the mismatched file")
+                raise DataFileError(
+                    f"{labels_path}: {len(y)} labels for {len(x)} images in {images_path.name}; replace the mismatched file"
+                )
         for labels_path, y in [(files["train_labels"], labels), (files["test_labels"], test_labels)]:
             bad = y[(y < 0) | (y >= self.num_classes)]
             if len(bad):
@@ -165,7 +185,9 @@ class IDXDataModule(L.LightningDataModule):
                     f"set data.num_classes to the number of classes, or fix the file"
                 )
         if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"data.val_fraction={self.val_fraction} must be in (0, 1); set data.val_fraction to a value in range, e.g. data.val_fraction=0.1")
+            raise ConfigError(
+                f"data.val_fraction={self.val_fraction} must be in (0, 1); set data.val_fraction to a value in range, e.g. data.val_fraction=0.1"
+            )
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
         num_val = int(round(len(images) * self.val_fraction))
         val_rows, train_rows = order[:num_val], order[num_val:]
@@ -176,7 +198,14 @@ class IDXDataModule(L.LightningDataModule):
         self.train_set = TensorDataset(images[train_rows], train_labels)  # images: (N, H, W) uint8; labels: (N,)
         self.val_set = TensorDataset(images[val_rows], labels[val_rows])
         self.test_set = TensorDataset(test_images, test_labels)
-        log.info("%s from %s: %d train, %d val, %d test images", self.name, self.source, len(self.train_set), len(self.val_set), len(test_images))
+        log.info(
+            "%s from %s: %d train, %d val, %d test images",
+            self.name,
+            self.source,
+            len(self.train_set),
+            len(self.val_set),
+            len(test_images),
+        )
 
     def _check_split_sizes(self, num_train: int, num_val: int, num_test: int, files: dict[str, Path]) -> None:
         """An empty split stops here with one line."""
@@ -184,12 +213,16 @@ class IDXDataModule(L.LightningDataModule):
             split, path = ("training", files["train_images"]) if num_train == 0 else ("test", files["test_images"])
             raise DataFileError(f"{path}: the {split} split is empty; replace the file or lower data.val_fraction")
         if num_val == 0:
-            raise ConfigError(f"data.val_fraction={self.val_fraction} leaves an empty validation split of {num_train} images; raise data.val_fraction")
+            raise ConfigError(
+                f"data.val_fraction={self.val_fraction} leaves an empty validation split of {num_train} images; raise data.val_fraction"
+            )
 
     def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader:
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochBatches(len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size)
+        sampler = EpochBatches(
+            len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size
+        )
         # batch_size=None: the sampler yields whole index batches and TensorDataset slices them in one go.
         return ResumableLoader(dataset, batch_size=None, sampler=sampler)
 
@@ -216,8 +249,13 @@ class IDXDataModule(L.LightningDataModule):
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         sampler = SemiSupervisedBatches(
-            unlabelled=(labels == UNLABELLED).nonzero().squeeze(1), labelled=(labels != UNLABELLED).nonzero().squeeze(1),
-            batch_size=self.batch_size, chunks=self.discriminator_steps, seed=self.seed, rank=rank, world_size=world_size,
+            unlabelled=(labels == UNLABELLED).nonzero().squeeze(1),
+            labelled=(labels != UNLABELLED).nonzero().squeeze(1),
+            batch_size=self.batch_size,
+            chunks=self.discriminator_steps,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
         )
         return ResumableLoader(self.train_set, batch_size=None, sampler=sampler)
 

@@ -15,7 +15,9 @@ class EpochBatches(Sampler[torch.Tensor]):
     batches it had not seen yet instead of starting the epoch again.
     """
 
-    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, rank: int = 0, world_size: int = 1
+    ):
         self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
         self.epoch = 0
@@ -36,7 +38,11 @@ class EpochBatches(Sampler[torch.Tensor]):
     def __iter__(self):
         resume, self._resume_at = self._resume_at, None
         self.yielded = resume["yielded"] if resume is not None and resume["epoch"] == self.epoch else 0
-        batches = [batch for batch in self._rank_indices().split(self.batch_size) if len(batch) == self.batch_size or not self.drop_last]
+        batches = [
+            batch
+            for batch in self._rank_indices().split(self.batch_size)
+            if len(batch) == self.batch_size or not self.drop_last
+        ]
         while self.yielded < len(batches):
             self.yielded += 1
             yield batches[self.yielded - 1]
@@ -72,17 +78,36 @@ class SemiSupervisedBatches(Sampler[torch.Tensor]):
     seeded and sharded across ranks like ``EpochBatches``; the labelled examples are reshuffled at every pass.
     """
 
-    def __init__(self, unlabelled: torch.Tensor, labelled: torch.Tensor, batch_size: int, chunks: int, seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        unlabelled: torch.Tensor,
+        labelled: torch.Tensor,
+        batch_size: int,
+        chunks: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.unlabelled, self.labelled, self.batch_size, self.chunks = unlabelled, labelled, batch_size, chunks
         self.seed, self.rank = seed, rank
-        self.unlabelled_batches = EpochBatches(len(unlabelled), batch_size * chunks, shuffle=True, seed=seed, drop_last=True, rank=rank, world_size=world_size)
+        self.unlabelled_batches = EpochBatches(
+            len(unlabelled),
+            batch_size * chunks,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+            rank=rank,
+            world_size=world_size,
+        )
 
     def set_epoch(self, epoch: int) -> None:
         self.unlabelled_batches.set_epoch(epoch)
 
     def _labelled_stream(self):
         # Its own seeded stream per epoch and rank: ranks draw different labelled examples.
-        generator = torch.Generator().manual_seed(self.seed + 7919 * self.unlabelled_batches.epoch + 104729 * (self.rank + 1))
+        generator = torch.Generator().manual_seed(
+            self.seed + 7919 * self.unlabelled_batches.epoch + 104729 * (self.rank + 1)
+        )
         while True:
             yield from self.labelled[torch.randperm(len(self.labelled), generator=generator)].tolist()
 
@@ -93,7 +118,9 @@ class SemiSupervisedBatches(Sampler[torch.Tensor]):
                 for _ in range((self.unlabelled_batches.yielded - 1) * self.chunks * self.batch_size):
                     next(stream)
             unlabelled = self.unlabelled[positions].view(self.chunks, self.batch_size)  # (k, B)
-            labelled = torch.tensor([next(stream) for _ in range(self.chunks * self.batch_size)]).view(self.chunks, self.batch_size)
+            labelled = torch.tensor([next(stream) for _ in range(self.chunks * self.batch_size)]).view(
+                self.chunks, self.batch_size
+            )
             yield torch.cat([unlabelled, labelled], dim=1).flatten()  # (k * 2B,): chunk i = [B unlabelled, B labelled]
 
     def state_dict(self) -> dict[str, int]:
@@ -117,13 +144,23 @@ class UnpairedBatches(Sampler[torch.Tensor]):
     def __init__(self, size_a: int, size_b: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
         self.sizes, self.batch_size, self.seed, self.rank = (size_a, size_b), batch_size, seed, rank
         self.larger = 0 if size_a >= size_b else 1
-        self.epoch_batches = EpochBatches(self.sizes[self.larger], batch_size, shuffle=True, seed=seed, drop_last=True, rank=rank, world_size=world_size)
+        self.epoch_batches = EpochBatches(
+            self.sizes[self.larger],
+            batch_size,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+            rank=rank,
+            world_size=world_size,
+        )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch_batches.set_epoch(epoch)
 
     def _smaller_stream(self):
-        generator = torch.Generator().manual_seed(self.seed + 7919 * self.epoch_batches.epoch + 104729 * (self.rank + 1))
+        generator = torch.Generator().manual_seed(
+            self.seed + 7919 * self.epoch_batches.epoch + 104729 * (self.rank + 1)
+        )
         while True:
             yield from torch.randperm(self.sizes[1 - self.larger], generator=generator).tolist()
 
@@ -151,13 +188,19 @@ class TwoDomainBatches(Sampler[tuple[torch.Tensor, torch.Tensor]]):
     sharded across ranks. The shorter domain's batches run out first and are then empty."""
 
     def __init__(self, size_a: int, size_b: int, batch_size: int, rank: int = 0, world_size: int = 1):
-        self.samplers = [EpochBatches(size, batch_size, shuffle=False, seed=0, drop_last=False, rank=rank, world_size=world_size) for size in (size_a, size_b)]
+        self.samplers = [
+            EpochBatches(size, batch_size, shuffle=False, seed=0, drop_last=False, rank=rank, world_size=world_size)
+            for size in (size_a, size_b)
+        ]
 
     def __iter__(self):
         a_batches, b_batches = (list(sampler) for sampler in self.samplers)
         empty = torch.zeros(0, dtype=torch.long)
         for number in range(len(self)):
-            yield (a_batches[number] if number < len(a_batches) else empty, b_batches[number] if number < len(b_batches) else empty)
+            yield (
+                a_batches[number] if number < len(a_batches) else empty,
+                b_batches[number] if number < len(b_batches) else empty,
+            )
 
     def __len__(self) -> int:
         return max(len(sampler) for sampler in self.samplers)

@@ -28,7 +28,9 @@ def find_idx_files(directory: Path) -> dict[str, Path] | None:
 
 def idx_files_present(directory: Path) -> list[Path]:
     """Any of the four IDX files in ``directory``: to tell an incomplete folder from an empty one."""
-    return [path for stem in SPLIT_STEMS.values() for path in (directory / stem, directory / f"{stem}.gz") if path.is_file()]
+    return [
+        path for stem in SPLIT_STEMS.values() for path in (directory / stem, directory / f"{stem}.gz") if path.is_file()
+    ]
 
 
 def candidate_dirs(root: Path, torchvision_name: str) -> list[Path]:

@@ -52,10 +52,16 @@ class DomainClassifier(nn.Module):
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
         self.body = nn.Sequential(
-            *block(in_channels, width), *block(width, width), nn.MaxPool2d(2),  # (B, w, 14, 14)
-            *block(width, 2 * width), *block(2 * width, 2 * width), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
-            nn.AdaptiveAvgPool2d(3), nn.Flatten(),  # (B, 2w * 9): any input size works
-            nn.Linear(2 * width * 9, feature_dim), nn.ReLU(),
+            *block(in_channels, width),
+            *block(width, width),
+            nn.MaxPool2d(2),  # (B, w, 14, 14)
+            *block(width, 2 * width),
+            *block(2 * width, 2 * width),
+            nn.MaxPool2d(2),  # (B, 2w, 7, 7)
+            nn.AdaptiveAvgPool2d(3),
+            nn.Flatten(),  # (B, 2w * 9): any input size works
+            nn.Linear(2 * width * 9, feature_dim),
+            nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feature_dim, num_classes))
 
@@ -103,7 +109,9 @@ def random_affine(images: Tensor, generator: torch.Generator) -> Tensor:
     scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * 0.1
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (2 * 2 / images.shape[-1])  # +-2 px in [-1, 1] units
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (N, 2, 3)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )  # (N, 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images + 1, grid, align_corners=False) - 1  # +1: pad with the background value -1
 
@@ -119,7 +127,13 @@ def accuracy(model: DomainClassifier, images: Tensor, labels: Tensor, batch_size
 
 
 def train_classifier(
-    splits: dict[str, Tensor], num_classes: int = 10, width: int = 16, epochs: int = 15, batch_size: int = 128, lr: float = 3e-3, seed: int = 0,
+    splits: dict[str, Tensor],
+    num_classes: int = 10,
+    width: int = 16,
+    epochs: int = 15,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    seed: int = 0,
     augment: bool = True,
 ) -> tuple[DomainClassifier, float]:
     """Train on the whole training split with AdamW and a one-cycle schedule; return the model and test accuracy."""
@@ -142,7 +156,13 @@ def train_classifier(
             optimizer.step()
             schedule.step()
             total_loss += loss.item()
-        log.info("epoch %d/%d: loss %.4f (%.0f s)", epoch + 1, epochs, total_loss / steps_per_epoch, time.perf_counter() - start)
+        log.info(
+            "epoch %d/%d: loss %.4f (%.0f s)",
+            epoch + 1,
+            epochs,
+            total_loss / steps_per_epoch,
+            time.perf_counter() - start,
+        )
     test_accuracy = accuracy(model, splits["test_images"], splits["test_labels"].long())
     return model.eval(), test_accuracy
 
@@ -163,7 +183,10 @@ def load_extractor(path: Path) -> tuple[DomainClassifier, dict[str, Any]]:
 
 
 def extractor_for(
-    datamodule: L.LightningDataModule, cache_dir: str | Path | None = None, train_if_missing: bool = True, **train_kwargs: Any
+    datamodule: L.LightningDataModule,
+    cache_dir: str | Path | None = None,
+    train_if_missing: bool = True,
+    **train_kwargs: Any,
 ) -> tuple[DomainClassifier, dict[str, Any]]:
     """The classifier for this datamodule's data: committed weights, else cached ones, else trained and cached."""
     splits = real_splits(datamodule)
@@ -174,14 +197,26 @@ def extractor_for(
             return load_extractor(directory / f"{key}.pt")
     command = f"{TRAIN_COMMAND} data={_data_option(datamodule)}"
     if not train_if_missing:
-        raise FileNotFoundError(f"no feature network for {datamodule.name} ({key}) in {WEIGHTS_DIR} or {cache_dir}; train one with: {command}")
-    log.warning("No feature network for %s (%s) yet: training one now and caching it in %s (%s does the same)", datamodule.name, key, cache_dir, command)
+        raise FileNotFoundError(
+            f"no feature network for {datamodule.name} ({key}) in {WEIGHTS_DIR} or {cache_dir}; train one with: {command}"
+        )
+    log.warning(
+        "No feature network for %s (%s) yet: training one now and caching it in %s (%s does the same)",
+        datamodule.name,
+        key,
+        cache_dir,
+        command,
+    )
     return fit_and_save(datamodule, splits, key, cache_dir / f"{key}.pt", command, **train_kwargs)
 
 
 def prepare_extractor(
-    datamodule: L.LightningDataModule, cache_dir: str | Path | None = None, train_if_missing: bool = True,
-    local_rank: int | None = None, wait_s: float = 4 * 3600, poll_s: float = 2.0,
+    datamodule: L.LightningDataModule,
+    cache_dir: str | Path | None = None,
+    train_if_missing: bool = True,
+    local_rank: int | None = None,
+    wait_s: float = 4 * 3600,
+    poll_s: float = 2.0,
 ) -> Path:
     """Make sure the feature network exists before training starts, trained at most once per node; its path.
 
@@ -215,7 +250,12 @@ def prepare_extractor(
 
 
 def fit_and_save(
-    datamodule: L.LightningDataModule, splits: dict[str, Tensor], key: str, path: Path, command: str, **train_kwargs: Any
+    datamodule: L.LightningDataModule,
+    splits: dict[str, Tensor],
+    key: str,
+    path: Path,
+    command: str,
+    **train_kwargs: Any,
 ) -> tuple[DomainClassifier, dict[str, Any]]:
     model, test_accuracy = train_classifier(splits, num_classes=datamodule.num_classes, **train_kwargs)
     record = {
@@ -242,11 +282,24 @@ def main(cfg: DictConfig) -> float:
     datamodule = instantiate(cfg.data)
     splits = real_splits(datamodule)
     key = extractor_key(datamodule, data_checksum(splits))
-    save_dir = Path(cfg.save_dir).expanduser() if cfg.save_dir else (Path(cfg.metrics.cache_dir).expanduser() if cfg.metrics.cache_dir else default_cache_dir())
+    save_dir = (
+        Path(cfg.save_dir).expanduser()
+        if cfg.save_dir
+        else (Path(cfg.metrics.cache_dir).expanduser() if cfg.metrics.cache_dir else default_cache_dir())
+    )
     command = " ".join([TRAIN_COMMAND, *sys.argv[1:]])
-    train_kwargs = {"width": cfg.width, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed, "augment": cfg.augment}
+    train_kwargs = {
+        "width": cfg.width,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "augment": cfg.augment,
+    }
     _, record = fit_and_save(datamodule, splits, key, save_dir / f"{key}.pt", command, **train_kwargs)
-    print(f"{record['dataset']}: held-out test accuracy {record['test_accuracy']:.2%} on {record['test_images']} images -> {record['weights']}")
+    print(
+        f"{record['dataset']}: held-out test accuracy {record['test_accuracy']:.2%} on {record['test_images']} images -> {record['weights']}"
+    )
     return record["test_accuracy"]
 
 

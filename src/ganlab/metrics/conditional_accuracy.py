@@ -16,7 +16,11 @@ from torch import Tensor, nn
 
 @torch.no_grad()
 def conditional_accuracy(
-    generate: Callable[[Tensor], Tensor], classifier: nn.Module, num_classes: int, per_class: int = 1000, batch_size: int = 500
+    generate: Callable[[Tensor], Tensor],
+    classifier: nn.Module,
+    num_classes: int,
+    per_class: int = 1000,
+    batch_size: int = 500,
 ) -> dict[str, Any]:
     """``generate(labels (B,))`` -> (B, C, H, W) in [-1, 1]; returns the overall and per-class accuracy."""
     classifier.eval()
@@ -27,4 +31,7 @@ def conditional_accuracy(
         predicted = classifier(images.to(next(classifier.parameters()).device)).argmax(1).cpu()  # (B,)
         correct += torch.bincount(batch[predicted == batch], minlength=num_classes).float()
     per_class_accuracy = correct / per_class
-    return {"conditional_accuracy": per_class_accuracy.mean().item(), "conditional_accuracy_per_class": per_class_accuracy.tolist()}
+    return {
+        "conditional_accuracy": per_class_accuracy.mean().item(),
+        "conditional_accuracy_per_class": per_class_accuracy.tolist(),
+    }

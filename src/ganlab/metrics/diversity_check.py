@@ -32,7 +32,14 @@ def fixed_per_class(images: Tensor, labels: Tensor, per_class: int, num: int, se
     """``num`` images cycling through ``per_class`` fixed images of every class: (num, H, W), classes balanced."""
     generator = torch.Generator().manual_seed(seed)
     classes = labels.unique()
-    chosen = torch.stack([(labels == c).nonzero().squeeze(1)[torch.randperm(int((labels == c).sum()), generator=generator)[:per_class]] for c in classes])  # (classes, per_class)
+    chosen = torch.stack(
+        [
+            (labels == c)
+            .nonzero()
+            .squeeze(1)[torch.randperm(int((labels == c).sum()), generator=generator)[:per_class]]
+            for c in classes
+        ]
+    )  # (classes, per_class)
     position = torch.arange(num)
     return images[chosen[position % len(classes), (position // len(classes)) % per_class]]
 
@@ -49,7 +56,9 @@ def real_generators(splits: dict[str, Tensor], num: int, seed: int = 0) -> dict[
 
 
 @torch.no_grad()
-def check(datamodule: Any, num_samples: int = 1000, num_real: int | None = None, seed: int = 0, **metrics: Any) -> dict[str, dict[str, Any]]:
+def check(
+    datamodule: Any, num_samples: int = 1000, num_real: int | None = None, seed: int = 0, **metrics: Any
+) -> dict[str, dict[str, Any]]:
     """Scores of (a), (b), (c) against the first ``num_real`` test images (all when None)."""
     splits = real_splits(datamodule)
     scores = GANScores.for_data(datamodule, **metrics)
@@ -67,7 +76,10 @@ def check(datamodule: Any, num_samples: int = 1000, num_real: int | None = None,
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
-    rows = ["| data | generator | FID | KID | precision | recall | density | coverage | class coverage KL |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| data | generator | FID | KID | precision | recall | density | coverage | class coverage KL |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for data, by_generator in results.items():
         for name, values in by_generator.items():
             if name != "feature space":
@@ -84,12 +96,22 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=1000, help="images per generator")
     parser.add_argument("--num-real", type=int, default=None, help="test images to compare with (default: all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--root", default="data", help="data.root: where the IDX files are looked for (MNIST falls back to the bundled sample)")
+    parser.add_argument(
+        "--root",
+        default="data",
+        help="data.root: where the IDX files are looked for (MNIST falls back to the bundled sample)",
+    )
     args = parser.parse_args()
     torch.manual_seed(args.seed)  # KID and the classifier score draw random subsets
     results = {}
     for data in args.data:
-        results[data] = check(DATAMODULES[data](root=args.root, download=False), args.num_samples, args.num_real, args.seed, train_if_missing=False)
+        results[data] = check(
+            DATAMODULES[data](root=args.root, download=False),
+            args.num_samples,
+            args.num_real,
+            args.seed,
+            train_if_missing=False,
+        )
         print(f"{data}: {results[data]['feature space']}", flush=True)
     print(table(results))
 

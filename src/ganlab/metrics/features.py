@@ -78,11 +78,16 @@ class InceptionFeatures(FrozenFeatures):
             )
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3
+
             self.inception = NoTrainInceptionV3(
-                name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(Path(weights_path).expanduser())
+                name="inception-v3-compat",
+                features_list=["2048"],
+                feature_extractor_weights_path=str(Path(weights_path).expanduser()),
             )
         except ModuleNotFoundError as err:
-            raise ModuleNotFoundError(f"metrics.backbone=inception needs torch-fidelity: pip install -e '.[inception]' ({err})") from None
+            raise ModuleNotFoundError(
+                f"metrics.backbone=inception needs torch-fidelity: pip install -e '.[inception]' ({err})"
+            ) from None
 
     def forward(self, images: Tensor) -> Tensor:
         pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # (B, C, H, W) uint8

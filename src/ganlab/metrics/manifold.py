@@ -39,7 +39,9 @@ def knn_radii(features: Tensor, ks: tuple[int, ...]) -> dict[int, Tensor]:
     largest = max(ks)
     if len(features) <= largest:
         raise ValueError(f"k={largest} nearest neighbours need more than {largest} points, got {len(features)}")
-    nearest = torch.cat([_distances(rows, features).topk(largest + 1, dim=1, largest=False).values for rows in features.split(CHUNK)])  # (N, k+1)
+    nearest = torch.cat(
+        [_distances(rows, features).topk(largest + 1, dim=1, largest=False).values for rows in features.split(CHUNK)]
+    )  # (N, k+1)
     return {k: nearest[:, k] for k in ks}  # column 0: the point itself, at distance 0
 
 
@@ -88,7 +90,9 @@ class ManifoldScores(Metric):
 
     def compute(self) -> dict[str, float]:
         real, fake = dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features)  # (N, D), (M, D)
-        if min(len(real), len(fake)) <= max(self.pr_k, self.dc_k):  # too few for k neighbours: no score, no crash mid-training
+        if min(len(real), len(fake)) <= max(
+            self.pr_k, self.dc_k
+        ):  # too few for k neighbours: no score, no crash mid-training
             return dict.fromkeys(("precision", "recall", "density", "coverage"), float("nan"))
         return manifold_scores(real, fake, self.pr_k, self.dc_k)
 

@@ -82,7 +82,11 @@ class GANScores(nn.Module):
             raise ValueError(f"metrics.backbone must be one of {BACKBONES}, got {backbone!r}")
         outputs = ClassifierOutputs(classifier)
         logits = ClassifierLogits(outputs)
-        features = ClassifierFeatures(outputs) if backbone == "classifier" else InceptionFeatures(feature_extractor_weights_path)
+        features = (
+            ClassifierFeatures(outputs)
+            if backbone == "classifier"
+            else InceptionFeatures(feature_extractor_weights_path)
+        )
         shape = tuple(image_shape)
         self.fid = FrechetInceptionDistance(feature=features, input_img_size=shape, reset_real_features=False)
         self.kid_subset_size = kid_subset_size
@@ -112,7 +116,17 @@ class GANScores(nn.Module):
     ) -> GANScores:
         """Scores for the data of ``datamodule``, with its domain classifier (committed, cached or trained now)."""
         classifier, extractor = extractor_for(datamodule, cache_dir=cache_dir, train_if_missing=train_if_missing)
-        return cls(classifier, extractor, datamodule.num_classes, datamodule.image_shape, backbone, feature_extractor_weights_path, kid_subset_size, pr_k, dc_k)
+        return cls(
+            classifier,
+            extractor,
+            datamodule.num_classes,
+            datamodule.image_shape,
+            backbone,
+            feature_extractor_weights_path,
+            kid_subset_size,
+            pr_k,
+            dc_k,
+        )
 
     @torch.no_grad()
     def update_real(self, images: Tensor) -> None:
@@ -178,4 +192,3 @@ def real_batches(loader: Iterable, datamodule: L.LightningDataModule, device: to
     """Images of a datamodule's loader as G outputs them: on ``device``, (B, C, H, W) in [-1, 1]."""
     for images, labels in loader:
         yield datamodule.on_after_batch_transfer((images.to(device), labels.to(device)), 0)[0]
-

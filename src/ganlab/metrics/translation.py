@@ -31,27 +31,51 @@ DIRECTIONS = ("ab", "ba")
 
 
 class TranslationScores(nn.Module):
-    def __init__(self, classifier_a: nn.Module, extractor_a: dict[str, Any], classifier_b: nn.Module, extractor_b: dict[str, Any],
-                 image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        classifier_a: nn.Module,
+        extractor_a: dict[str, Any],
+        classifier_b: nn.Module,
+        extractor_b: dict[str, Any],
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         outputs = {"a": ClassifierOutputs(classifier_a), "b": ClassifierOutputs(classifier_b)}
         self.logits = nn.ModuleDict({domain: ClassifierLogits(out) for domain, out in outputs.items()})
         features = {domain: ClassifierFeatures(out) for domain, out in outputs.items()}
         shape = tuple(image_shape)
         # FID of direction ab is measured in domain B's feature space, against real B images (and ba in A's).
-        self.fid = nn.ModuleDict({
-            f"{prefix}{direction}": FrechetInceptionDistance(feature=features[direction[1]], input_img_size=shape, reset_real_features=False)
-            for direction in DIRECTIONS for prefix in ("", "baseline_")
-        })
-        names = [f"{prefix}label_preservation_{d}" for d in DIRECTIONS for prefix in ("", "baseline_")] + ["cycle_error_a", "cycle_error_b"]
+        self.fid = nn.ModuleDict(
+            {
+                f"{prefix}{direction}": FrechetInceptionDistance(
+                    feature=features[direction[1]], input_img_size=shape, reset_real_features=False
+                )
+                for direction in DIRECTIONS
+                for prefix in ("", "baseline_")
+            }
+        )
+        names = [f"{prefix}label_preservation_{d}" for d in DIRECTIONS for prefix in ("", "baseline_")] + [
+            "cycle_error_a",
+            "cycle_error_b",
+        ]
         self.means = nn.ModuleDict({name: MeanMetric() for name in names})
         self.extractors = {"a": extractor_a, "b": extractor_b}
 
     @classmethod
-    def for_data(cls, datamodule: L.LightningDataModule, cache_dir: str | None = None, train_if_missing: bool = True, **unused: Any) -> TranslationScores:
+    def for_data(
+        cls,
+        datamodule: L.LightningDataModule,
+        cache_dir: str | None = None,
+        train_if_missing: bool = True,
+        **unused: Any,
+    ) -> TranslationScores:
         """Scores for a two-domain datamodule (``domain_a``, ``domain_b``), with each domain's committed classifier."""
-        classifier_a, extractor_a = extractor_for(datamodule.domain_a, cache_dir=cache_dir, train_if_missing=train_if_missing)
-        classifier_b, extractor_b = extractor_for(datamodule.domain_b, cache_dir=cache_dir, train_if_missing=train_if_missing)
+        classifier_a, extractor_a = extractor_for(
+            datamodule.domain_a, cache_dir=cache_dir, train_if_missing=train_if_missing
+        )
+        classifier_b, extractor_b = extractor_for(
+            datamodule.domain_b, cache_dir=cache_dir, train_if_missing=train_if_missing
+        )
         return cls(classifier_a, extractor_a, classifier_b, extractor_b, datamodule.image_shape)
 
     @torch.no_grad()
@@ -64,25 +88,45 @@ class TranslationScores(nn.Module):
                     self.fid[f"baseline_{direction}"].update(target, real=True)
 
     @torch.no_grad()
-    def add_translated(self, translate_ab: Translator, translate_ba: Translator, batches: Iterable[tuple[Tensor, Tensor, Tensor, Tensor]]) -> None:
+    def add_translated(
+        self,
+        translate_ab: Translator,
+        translate_ba: Translator,
+        batches: Iterable[tuple[Tensor, Tensor, Tensor, Tensor]],
+    ) -> None:
         """Translate every source image of ``batches`` (A images, A labels, B images, B labels) both ways and back."""
         for a, a_labels, b, b_labels in batches:
-            for direction, source, labels, forward, backward in (("ab", a, a_labels, translate_ab, translate_ba), ("ba", b, b_labels, translate_ba, translate_ab)):
+            for direction, source, labels, forward, backward in (
+                ("ab", a, a_labels, translate_ab, translate_ba),
+                ("ba", b, b_labels, translate_ba, translate_ab),
+            ):
                 if not len(source):
                     continue
                 target_domain = direction[1]
                 translated = forward(source)
                 self.fid[direction].update(translated, real=False)
                 self.fid[f"baseline_{direction}"].update(source, real=False)
-                self.means[f"label_preservation_{direction}"].update((self.logits[target_domain](translated).argmax(1) == labels).float())
-                self.means[f"baseline_label_preservation_{direction}"].update((self.logits[target_domain](source).argmax(1) == labels).float())
-                self.means[f"cycle_error_{direction[0]}"].update((backward(translated) - source).abs().flatten(1).mean(1))
+                self.means[f"label_preservation_{direction}"].update(
+                    (self.logits[target_domain](translated).argmax(1) == labels).float()
+                )
+                self.means[f"baseline_label_preservation_{direction}"].update(
+                    (self.logits[target_domain](source).argmax(1) == labels).float()
+                )
+                self.means[f"cycle_error_{direction[0]}"].update(
+                    (backward(translated) - source).abs().flatten(1).mean(1)
+                )
 
     @torch.no_grad()
     def compute(self) -> dict[str, float]:
-        return {**{f"fid_{name}" if not name.startswith("baseline_") else f"baseline_fid_{name.removeprefix('baseline_')}": fid.compute().item()
-                   for name, fid in self.fid.items()},
-                **{name: mean.compute().item() for name, mean in self.means.items()}}
+        return {
+            **{
+                f"fid_{name}"
+                if not name.startswith("baseline_")
+                else f"baseline_fid_{name.removeprefix('baseline_')}": fid.compute().item()
+                for name, fid in self.fid.items()
+            },
+            **{name: mean.compute().item() for name, mean in self.means.items()},
+        }
 
     def reset_translated(self) -> None:
         """Forget the translated images, keep the real ones (FID keeps them across ``reset``)."""

@@ -39,10 +39,14 @@ class ACGAN(ConditionalGAN):
     def class_logits(self, aux: tuple[Tensor, ...]) -> Tensor:
         return aux[0]
 
-    def discriminator_terms(self, real_aux: tuple[Tensor, ...], fake_aux: tuple[Tensor, ...], labels: Tensor) -> dict[str, Tensor]:
+    def discriminator_terms(
+        self, real_aux: tuple[Tensor, ...], fake_aux: tuple[Tensor, ...], labels: Tensor
+    ) -> dict[str, Tensor]:
         # On fakes too in Odena et al.; but then D's head also learns to read G's mistakes as the asked-for class,
         # so G is never pushed to fix them: fake_class_weight=0 keeps the head a classifier of real digits.
-        class_loss = F.cross_entropy(real_aux[0], labels) + self.hparams.fake_class_weight * F.cross_entropy(fake_aux[0], labels)
+        class_loss = F.cross_entropy(real_aux[0], labels) + self.hparams.fake_class_weight * F.cross_entropy(
+            fake_aux[0], labels
+        )
         return {"loss/d_class": self.hparams.class_weight * class_loss}
 
     def generator_terms(self, fake_aux: tuple[Tensor, ...], labels: Tensor) -> dict[str, Tensor]:

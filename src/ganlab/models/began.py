@@ -14,8 +14,16 @@ from ganlab.models.gan import GAN
 
 
 class BEGAN(GAN):
-    def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any], loss: dict[str, Any], optimizer: dict[str, Any],
-                 latent_dim: int = 64, prior: str = "uniform", num_fixed_samples: int = 64):
+    def __init__(
+        self,
+        generator: dict[str, Any],
+        discriminator: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        latent_dim: int = 64,
+        prior: str = "uniform",
+        num_fixed_samples: int = 64,
+    ):
         # Another loss= fails in GAN.__init__: the autoencoder scores by reconstruction error, not by a logit.
         super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples)
 

@@ -29,15 +29,29 @@ class ConditionalGAN(GAN):
         latent_dim: int = 100,
         prior: str = "normal",
     ):
-        super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples=num_classes * samples_per_class)
+        super().__init__(
+            generator,
+            discriminator,
+            loss,
+            optimizer,
+            latent_dim,
+            prior,
+            num_fixed_samples=num_classes * samples_per_class,
+        )
         self.num_classes = num_classes
         self.grid_nrow = samples_per_class
-        self.fixed_noise = self.sample_latent(samples_per_class).repeat(num_classes, 1)  # (N * S, latent): a column shares z
-        self.register_buffer("fixed_labels", torch.arange(num_classes).repeat_interleave(samples_per_class))  # (N * S,): row i is class i
+        self.fixed_noise = self.sample_latent(samples_per_class).repeat(
+            num_classes, 1
+        )  # (N * S, latent): a column shares z
+        self.register_buffer(
+            "fixed_labels", torch.arange(num_classes).repeat_interleave(samples_per_class)
+        )  # (N * S,): row i is class i
 
     def on_fit_start(self) -> None:
         if getattr(self.trainer.datamodule, "labels_per_class", None) is not None:
-            raise ValueError(f"{type(self).__name__} conditions on every training label; set data.labels_per_class=null (hidden labels are for model=sgan)")
+            raise ValueError(
+                f"{type(self).__name__} conditions on every training label; set data.labels_per_class=null (hidden labels are for model=sgan)"
+            )
 
     def classes_in_turn(self, num: int) -> Tensor:
         return torch.arange(num, device=self.device) % self.num_classes  # (num,): 0, 1, ..., N-1, 0, 1, ...
@@ -45,7 +59,9 @@ class ConditionalGAN(GAN):
     def check_labels(self, labels: Tensor) -> Tensor:
         labels = torch.as_tensor(labels, device=self.device).long()
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"labels must be class indices in [0, {self.num_classes}), got values {labels.min().item()}..{labels.max().item()}")
+            raise ValueError(
+                f"labels must be class indices in [0, {self.num_classes}), got values {labels.min().item()}..{labels.max().item()}"
+            )
         return labels
 
     def generator_inputs(self, num: int, labels: Tensor | None = None, z: Tensor | None = None) -> tuple[Tensor, ...]:

@@ -111,10 +111,18 @@ class CycleGAN(GAN):
             return network(images.to(self.device))
 
     @torch.no_grad()
-    def generate(self, num: int | None = None, z: Tensor | None = None, labels: Tensor | None = None, source: Tensor | None = None) -> Tensor:
+    def generate(
+        self,
+        num: int | None = None,
+        z: Tensor | None = None,
+        labels: Tensor | None = None,
+        source: Tensor | None = None,
+    ) -> Tensor:
         """Domain-A images ``source`` translated into domain B. A translator draws nothing from noise."""
         if source is None:
-            raise ValueError(f"{type(self).__name__} translates images: call generate(source=<domain A images>) or translate(images, 'ba')")
+            raise ValueError(
+                f"{type(self).__name__} translates images: call generate(source=<domain A images>) or translate(images, 'ba')"
+            )
         return self.translate(source, "ab")
 
     @torch.no_grad()
@@ -129,7 +137,10 @@ class CycleGAN(GAN):
     def sample_grid_images(self) -> Tensor:
         """The first validation images of each domain, translated and reconstructed (same images at every step)."""
         datamodule = self.trainer.datamodule
-        to_images = lambda dataset: datamodule.on_after_batch_transfer((dataset.tensors[0][: self.grid_nrow].to(self.device),), 0)[0]  # noqa: E731
+
+        def to_images(dataset):  # the first grid_nrow images of a split, scaled as in training
+            return datamodule.on_after_batch_transfer((dataset.tensors[0][: self.grid_nrow].to(self.device),), 0)[0]
+
         return self.translation_grid(to_images(datamodule.domain_a.val_set), to_images(datamodule.domain_b.val_set))
 
     # ---- objectives ------------------------------------------------------------------------------------
@@ -139,7 +150,10 @@ class CycleGAN(GAN):
         fake_a, fake_b = self.pools["a"].query(fake_a), self.pools["b"].query(fake_b)
         terms, real_scores, fake_scores = {}, [], []
         total = real_a.new_zeros(())
-        for domain, discriminator, real, fake in (("a", self.discriminator_a, real_a, fake_a), ("b", self.discriminator_b, real_b, fake_b)):
+        for domain, discriminator, real, fake in (
+            ("a", self.discriminator_a, real_a, fake_a),
+            ("b", self.discriminator_b, real_b, fake_b),
+        ):
             real_logits, fake_logits = discriminator(real), discriminator(fake)  # (n * patches,)
             d_loss = self.loss.d_loss(real_logits, fake_logits)
             penalty = self.loss.d_penalty(discriminator, real, fake)
@@ -156,7 +170,12 @@ class CycleGAN(GAN):
         adversarial_ab = self.loss.g_loss(self.discriminator_b(fake_b))
         adversarial_ba = self.loss.g_loss(self.discriminator_a(fake_a))
         cycle = F.l1_loss(self.generator_ba(fake_b), real_a) + F.l1_loss(self.generator_ab(fake_a), real_b)
-        terms = {"loss/g": adversarial_ab + adversarial_ba, "loss/g_ab": adversarial_ab, "loss/g_ba": adversarial_ba, "loss/cycle": cycle}
+        terms = {
+            "loss/g": adversarial_ab + adversarial_ba,
+            "loss/g_ab": adversarial_ab,
+            "loss/g_ba": adversarial_ba,
+            "loss/cycle": cycle,
+        }
         total = terms["loss/g"] + self.hparams.lambda_cycle * cycle
         if self.hparams.lambda_identity > 0:
             identity = F.l1_loss(self.generator_ab(real_b), real_b) + F.l1_loss(self.generator_ba(real_a), real_a)
@@ -191,7 +210,12 @@ class CycleGAN(GAN):
         a, _, b, _ = batch  # (A images, A labels, B images, B labels); one side is empty once its split is done
         for name, discriminator, images in (("D_A(x)", self.discriminator_a, a), ("D_B(x)", self.discriminator_b, b)):
             if len(images):
-                self.log(f"{stage}/{name}", self.loss.d_output(discriminator(images)).mean(), sync_dist=True, batch_size=len(images))
+                self.log(
+                    f"{stage}/{name}",
+                    self.loss.d_output(discriminator(images)).mean(),
+                    sync_dist=True,
+                    batch_size=len(images),
+                )
 
     # ---- checkpoints: the image pools ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

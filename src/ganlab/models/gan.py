@@ -74,7 +74,8 @@ class GAN(L.LightningModule):
         latent_dim: int = 100,
         prior: str = "normal",  # z ~ N(0, I), or "uniform": z ~ U[-1, 1]
         num_fixed_samples: int = 64,  # size of the fixed noise batch behind the sample grids
-        augment: list[str] | None = None,  # DiffAugment policy on everything D sees in training, e.g. ["translation", "cutout"]
+        augment: list[str]
+        | None = None,  # DiffAugment policy on everything D sees in training, e.g. ["translation", "cutout"]
     ):
         super().__init__()
         if prior not in PRIORS:
@@ -118,7 +119,9 @@ class GAN(L.LightningModule):
         """D's (score (B,), auxiliary outputs) for images whose classes are ``labels`` (B,)."""
         return split_scores(self.discriminator(images))
 
-    def discriminator_terms(self, real_aux: tuple[Tensor, ...], fake_aux: tuple[Tensor, ...], labels: Tensor) -> dict[str, Tensor]:
+    def discriminator_terms(
+        self, real_aux: tuple[Tensor, ...], fake_aux: tuple[Tensor, ...], labels: Tensor
+    ) -> dict[str, Tensor]:
         """Losses added to D's adversarial loss, weighted, by the name they are logged under."""
         return {}
 
@@ -148,7 +151,9 @@ class GAN(L.LightningModule):
         """Images from G in eval mode (BatchNorm on its running statistics): ``num`` of them, or one per latent
         in ``z`` (B, latent_dim); conditional models take ``labels`` (B,), else draw the classes in turn."""
         if labels is not None and not self.conditional:
-            raise ValueError(f"labels need a class-conditional model (model=cgan or model=acgan), not {type(self).__name__}")
+            raise ValueError(
+                f"labels need a class-conditional model (model=cgan or model=acgan), not {type(self).__name__}"
+            )
         num = len(z) if z is not None else len(labels) if labels is not None else num
         if num is None:
             raise ValueError("generate() needs num, z or labels")
@@ -189,7 +194,11 @@ class GAN(L.LightningModule):
         """Data-dependent initialization for networks that have one (weight normalization, Salimans & Kingma 2016):
         on the first training images, the same on every rank, before DDP wraps and broadcasts the model. A resumed
         run's checkpoint then overwrites it."""
-        networks = [net for net in (*self.generator_networks(), *self.discriminator_networks()) if hasattr(net, "initialize_from_data")]
+        networks = [
+            net
+            for net in (*self.generator_networks(), *self.discriminator_networks())
+            if hasattr(net, "initialize_from_data")
+        ]
         datamodule = getattr(self.trainer, "datamodule", None)
         if stage != "fit" or not networks or datamodule is None:
             return
@@ -217,7 +226,10 @@ class GAN(L.LightningModule):
             config["lr"] = config["lr"] * scale
         d_params = itertools.chain.from_iterable(net.parameters() for net in self.discriminator_networks())
         g_params = itertools.chain.from_iterable(net.parameters() for net in self.generator_networks())
-        return [instantiate(optimizers["discriminator"], params=list(d_params)), instantiate(optimizers["generator"], params=list(g_params))]
+        return [
+            instantiate(optimizers["discriminator"], params=list(d_params)),
+            instantiate(optimizers["generator"], params=list(g_params)),
+        ]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         # (k * B, C, H, W), (k * B,): one chunk of B real images per discriminator step. A two-domain model (CycleGAN)
@@ -228,12 +240,18 @@ class GAN(L.LightningModule):
         chunks = list(zip(images.chunk(self.discriminator_steps), labels.chunk(self.discriminator_steps)))
         d_stats = [self._discriminator_step(d_opt, real, real_labels) for real, real_labels in chunks]
         g_stats = self._generator_step(g_opt, *chunks[-1])
-        d_metrics = d_stats[0] if len(d_stats) == 1 else {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]}
+        d_metrics = (
+            d_stats[0]
+            if len(d_stats) == 1
+            else {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]}
+        )
         metrics = d_metrics | g_stats
         if logs:
             batch_size = len(chunks[-1][0])
             self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size)
-            self.log_dict({"d": metrics["loss/d"], "g": metrics["loss/g"]}, prog_bar=True, logger=False, batch_size=batch_size)
+            self.log_dict(
+                {"d": metrics["loss/d"], "g": metrics["loss/g"]}, prog_bar=True, logger=False, batch_size=batch_size
+            )
         return metrics  # every step's values reach the callbacks as `outputs` (the divergence guard reads them)
 
     @property
@@ -263,7 +281,9 @@ class GAN(L.LightningModule):
         total = d_loss + penalty + sum(extra.values())
         return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, **extra}
 
-    def discriminate_real_and_fake(self, real: Tensor, fake: Tensor, labels: Tensor) -> tuple[tuple[Tensor, tuple[Tensor, ...]], tuple[Tensor, tuple[Tensor, ...]]]:
+    def discriminate_real_and_fake(
+        self, real: Tensor, fake: Tensor, labels: Tensor
+    ) -> tuple[tuple[Tensor, tuple[Tensor, ...]], tuple[Tensor, tuple[Tensor, ...]]]:
         """D's (scores, auxiliary outputs) for a real chunk and its fakes. One forward over both, concatenated, when
         D has no batch statistics (then each example's output depends on that example alone: the same math, in
         one larger matrix product instead of two); two forwards when D has BatchNorm, which must see real and fake
@@ -279,7 +299,9 @@ class GAN(L.LightningModule):
         """No BatchNorm in any discriminator (a network may also say ``batch_dependent = True`` itself)."""
         if getattr(self, "_per_example_d", None) is None:
             modules = [m for net in self.discriminator_networks() for m in net.modules()]
-            self._per_example_d = not any(isinstance(m, BATCH_NORMS) or getattr(m, "batch_dependent", False) for m in modules)
+            self._per_example_d = not any(
+                isinstance(m, BATCH_NORMS) or getattr(m, "batch_dependent", False) for m in modules
+            )
         return self._per_example_d
 
     def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -45,7 +45,9 @@ class SemiSupervisedGAN(GAN):
     @staticmethod
     def _unlabelled(labels: Tensor) -> Tensor:
         unlabelled = labels == UNLABELLED  # (B,) bool
-        return unlabelled if unlabelled.any() else torch.ones_like(unlabelled)  # every label kept: all serve as unlabelled too
+        return (
+            unlabelled if unlabelled.any() else torch.ones_like(unlabelled)
+        )  # every label kept: all serve as unlabelled too
 
     def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
         labelled, unlabelled = labels != UNLABELLED, self._unlabelled(labels)
@@ -58,7 +60,12 @@ class SemiSupervisedGAN(GAN):
         d_loss = self.loss.d_loss(real_scores, fake_scores)
         penalty = self.loss.d_penalty(lambda images: self.discriminate(images, labels)[0], real[unlabelled], fake)
         total = class_loss + self.hparams.unlabelled_weight * (d_loss + penalty)
-        return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, "loss/d_class": class_loss}
+        return (
+            total,
+            real_scores,
+            fake_scores,
+            {"loss/d": d_loss, "loss/d_penalty": penalty, "loss/d_class": class_loss},
+        )
 
     def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         unlabelled_real = real[self._unlabelled(labels)]  # (U, C, H, W)
@@ -67,6 +74,8 @@ class SemiSupervisedGAN(GAN):
             g_loss = self.loss.g_loss(fake_scores)
             return g_loss, {"loss/g": g_loss}
         with torch.no_grad():
-            _, (_, real_features) = self.discriminate(unlabelled_real, labels)  # (U, F): a target, not trained through here
+            _, (_, real_features) = self.discriminate(
+                unlabelled_real, labels
+            )  # (U, F): a target, not trained through here
         g_loss = (real_features.mean(0) - fake_features.mean(0)).pow(2).mean()
         return g_loss, {"loss/g": g_loss}

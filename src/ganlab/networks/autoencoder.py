@@ -19,11 +19,16 @@ def _conv_block(in_channels: int, out_channels: int, convs: int) -> list[nn.Modu
     return layers
 
 
-
 class Decoder(nn.Module):
     """h -> linear -> (n, H/4, W/4) -> [convs, 2x nearest upsampling] x 2 -> convs -> 3x3 conv -> (C, H, W), n = base_channels."""
 
-    def __init__(self, hidden_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        hidden_dim: int = 64,
+        base_channels: int = 32,
+        convs_per_scale: int = 2,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         check_divisible_by_4(image_shape, "began")
         channels, height, width = image_shape
@@ -31,8 +36,14 @@ class Decoder(nn.Module):
         self.project = nn.Linear(hidden_dim, base_channels * (height // 4) * (width // 4))
         layers: list[nn.Module] = []
         for _ in range(2):
-            layers += [*_conv_block(base_channels, base_channels, convs_per_scale), nn.Upsample(scale_factor=2, mode="nearest")]
-        layers += [*_conv_block(base_channels, base_channels, convs_per_scale), nn.Conv2d(base_channels, channels, 3, padding=1)]
+            layers += [
+                *_conv_block(base_channels, base_channels, convs_per_scale),
+                nn.Upsample(scale_factor=2, mode="nearest"),
+            ]
+        layers += [
+            *_conv_block(base_channels, base_channels, convs_per_scale),
+            nn.Conv2d(base_channels, channels, 3, padding=1),
+        ]
         self.net = nn.Sequential(*layers)
 
     def forward(self, h: Tensor) -> Tensor:
@@ -42,15 +53,29 @@ class Decoder(nn.Module):
 class Encoder(nn.Module):
     """(C, H, W) -> 3x3 conv -> [convs, stride-2 conv] x 2 -> convs -> linear -> h; channels n, 2n, 3n per scale."""
 
-    def __init__(self, hidden_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        hidden_dim: int = 64,
+        base_channels: int = 32,
+        convs_per_scale: int = 2,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         check_divisible_by_4(image_shape, "began")
         channels, height, width = image_shape
         n = base_channels
         layers: list[nn.Module] = [nn.Conv2d(channels, n, 3, padding=1), nn.ELU()]
         for scale in (1, 2):  # n -> 2n at H/2, 2n -> 3n at H/4: the paper grows channels linearly with depth
-            layers += [*_conv_block(scale * n, scale * n, convs_per_scale), nn.Conv2d(scale * n, (scale + 1) * n, 3, stride=2, padding=1), nn.ELU()]
-        layers += [*_conv_block(3 * n, 3 * n, convs_per_scale), nn.Flatten(), nn.Linear(3 * n * (height // 4) * (width // 4), hidden_dim)]
+            layers += [
+                *_conv_block(scale * n, scale * n, convs_per_scale),
+                nn.Conv2d(scale * n, (scale + 1) * n, 3, stride=2, padding=1),
+                nn.ELU(),
+            ]
+        layers += [
+            *_conv_block(3 * n, 3 * n, convs_per_scale),
+            nn.Flatten(),
+            nn.Linear(3 * n * (height // 4) * (width // 4), hidden_dim),
+        ]
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: Tensor) -> Tensor:
@@ -60,7 +85,13 @@ class Encoder(nn.Module):
 class Generator(nn.Module):
     """z -> the decoder's architecture -> tanh: images in [-1, 1] like every generator here."""
 
-    def __init__(self, latent_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        latent_dim: int = 64,
+        base_channels: int = 32,
+        convs_per_scale: int = 2,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         self.decoder = Decoder(latent_dim, base_channels, convs_per_scale, image_shape)
 
@@ -73,7 +104,13 @@ class Discriminator(nn.Module):
 
     score = "reconstruction_error"  # not a logit: loss=began plays on it (ganlab.models.gan.GAN checks the pairing)
 
-    def __init__(self, hidden_dim: int = 64, base_channels: int = 32, convs_per_scale: int = 2, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        hidden_dim: int = 64,
+        base_channels: int = 32,
+        convs_per_scale: int = 2,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         self.encoder = Encoder(hidden_dim, base_channels, convs_per_scale, image_shape)
         self.decoder = Decoder(hidden_dim, base_channels, convs_per_scale, image_shape)

@@ -18,10 +18,19 @@ from ganlab.networks.layers import dcgan_init
 class Generator(nn.Module):
     """(z, y) -> [z, embed(y)] -> the DCGAN generator -> (B, C, H, W) in [-1, 1]."""
 
-    def __init__(self, num_classes: int = 10, latent_dim: int = 100, embed_dim: int = 10, base_channels: int = 64, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        latent_dim: int = 100,
+        embed_dim: int = 10,
+        base_channels: int = 64,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.body = dcgan.Generator(latent_dim=latent_dim + embed_dim, base_channels=base_channels, image_shape=image_shape)
+        self.body = dcgan.Generator(
+            latent_dim=latent_dim + embed_dim, base_channels=base_channels, image_shape=image_shape
+        )
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         return self.body(torch.cat([z, self.embed(labels)], dim=1))  # (B, latent + embed) -> (B, C, H, W)
@@ -30,7 +39,13 @@ class Generator(nn.Module):
 class ProjectionDiscriminator(nn.Module):
     """(x, y) -> phi(x) (B, F) -> logit w . phi(x) + embed(y) . phi(x), raw (B,)."""
 
-    def __init__(self, num_classes: int = 10, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        base_channels: int = 64,
+        dropout: float = 0.3,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         self.features, feature_dim = dcgan.discriminator_trunk(base_channels, dropout, image_shape)
         self.unconditional = nn.Linear(feature_dim, 1)
@@ -47,7 +62,13 @@ class ProjectionDiscriminator(nn.Module):
 class AuxiliaryClassifierDiscriminator(nn.Module):
     """x -> phi(x) (B, F) -> (real/fake logit (B,), class logits (B, N)): ACGAN's D (Odena et al. 2017)."""
 
-    def __init__(self, num_classes: int = 10, base_channels: int = 64, dropout: float = 0.3, image_shape: tuple[int, int, int] = (1, 28, 28)):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        base_channels: int = 64,
+        dropout: float = 0.3,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
         super().__init__()
         self.features, feature_dim = dcgan.discriminator_trunk(base_channels, dropout, image_shape)
         self.adversarial = nn.Linear(feature_dim, 1)

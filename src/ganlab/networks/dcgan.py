@@ -21,7 +21,13 @@ class Generator(nn.Module):
 
     ``upsample``: "transposed" (4x4 stride-2 transposed convs) or "nearest" (nearest 2x + 3x3 conv)."""
 
-    def __init__(self, latent_dim: int = 100, base_channels: int = 64, image_shape: tuple[int, int, int] = (1, 28, 28), upsample: str = "transposed"):
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        base_channels: int = 64,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        upsample: str = "transposed",
+    ):
         super().__init__()
         check_divisible_by_4(image_shape, "dcgan")
         if upsample not in UPSAMPLING:
@@ -47,7 +53,9 @@ class Generator(nn.Module):
         return self.upsample(x)  # (B, C, H, W)
 
 
-def discriminator_trunk(base_channels: int, dropout: float, image_shape: tuple[int, int, int], batchnorm: bool = False) -> tuple[nn.Sequential, int]:
+def discriminator_trunk(
+    base_channels: int, dropout: float, image_shape: tuple[int, int, int], batchnorm: bool = False
+) -> tuple[nn.Sequential, int]:
     """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
     (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer)."""
     check_divisible_by_4(image_shape, "dcgan")
@@ -83,7 +91,9 @@ class Discriminator(nn.Module):
     ):
         super().__init__()
         trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm)
-        self.net = nn.Sequential(*trunk, nn.Linear(feature_dim, 1))  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm)
+        self.net = nn.Sequential(
+            *trunk, nn.Linear(feature_dim, 1)
+        )  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm)
         self.apply(dcgan_init)
         if spectral_norm:
             spectral_normalize(self)

@@ -81,7 +81,9 @@ class Discriminator(nn.Module):
             layers += [NormalizedLinear(width, hidden_dim), nn.ReLU()]
             width = hidden_dim
         self.features = nn.Sequential(*layers)
-        self.classify = nn.Sequential(GaussianNoise(hidden_noise), NormalizedLinear(width, num_classes, train_scale=True))
+        self.classify = nn.Sequential(
+            GaussianNoise(hidden_noise), NormalizedLinear(width, num_classes, train_scale=True)
+        )
 
     @torch.no_grad()
     def initialize_from_data(self, images: Tensor) -> None:
@@ -136,8 +138,13 @@ class Generator(nn.Module):
     """z -> [linear -> BatchNorm (shift only) -> softplus] x len(hidden_dims) -> weight-normed linear -> ``output``
     (tanh, or 2 softplus - 1), as an image."""
 
-    def __init__(self, latent_dim: int = 100, hidden_dims: tuple[int, ...] = (500, 500), image_shape: tuple[int, int, int] = (1, 28, 28),
-                 output: str = "tanh"):
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        hidden_dims: tuple[int, ...] = (500, 500),
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        output: str = "tanh",
+    ):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"model.generator.output must be one of {sorted(OUTPUTS)}, got {output!r}")

@@ -17,4 +17,6 @@ def dcgan_init(module: nn.Module) -> None:
 def check_divisible_by_4(image_shape: tuple[int, int, int], network: str) -> None:
     """Networks that resample by 2x twice need H and W divisible by 4; say so before a shape error deep inside."""
     if image_shape[1] % 4 or image_shape[2] % 4:
-        raise ValueError(f"{network} needs image height and width divisible by 4 (two 2x resamplings), got {tuple(image_shape)}")
+        raise ValueError(
+            f"{network} needs image height and width divisible by 4 (two 2x resamplings), got {tuple(image_shape)}"
+        )

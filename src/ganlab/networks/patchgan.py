@@ -16,9 +16,14 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         w = base_channels
         self.net = nn.Sequential(
-            nn.Conv2d(channels, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),  # (B, w, 14, 14)
-            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.InstanceNorm2d(2 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),  # (B, 2w, 7, 7)
-            nn.Conv2d(2 * w, 4 * w, 3, 1, 1, bias=False), nn.InstanceNorm2d(4 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),  # (B, 4w, 7, 7)
+            nn.Conv2d(channels, w, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),  # (B, w, 14, 14)
+            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False),
+            nn.InstanceNorm2d(2 * w, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),  # (B, 2w, 7, 7)
+            nn.Conv2d(2 * w, 4 * w, 3, 1, 1, bias=False),
+            nn.InstanceNorm2d(4 * w, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),  # (B, 4w, 7, 7)
             nn.Conv2d(4 * w, 1, 2, 1, 0),  # (B, 1, 6, 6)
         )
 

@@ -12,7 +12,12 @@ from torch import Tensor, nn
 
 def conv_norm_relu(cin: int, cout: int, kernel: int, stride: int = 1) -> list[nn.Module]:
     pad = kernel // 2
-    return [nn.ReflectionPad2d(pad), nn.Conv2d(cin, cout, kernel, stride, bias=False), nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True)]
+    return [
+        nn.ReflectionPad2d(pad),
+        nn.Conv2d(cin, cout, kernel, stride, bias=False),
+        nn.InstanceNorm2d(cout, affine=True),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class ResidualBlock(nn.Module):
@@ -22,7 +27,9 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             *conv_norm_relu(channels, channels, 3),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), nn.InstanceNorm2d(channels, affine=True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -37,10 +44,16 @@ class ResnetTranslator(nn.Module):
         w = base_channels
         self.net = nn.Sequential(
             *conv_norm_relu(channels, w, 7),  # (B, w, H, W)
-            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False), nn.InstanceNorm2d(2 * w, affine=True), nn.ReLU(inplace=True),  # (B, 2w, H/2, W/2)
+            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False),
+            nn.InstanceNorm2d(2 * w, affine=True),
+            nn.ReLU(inplace=True),  # (B, 2w, H/2, W/2)
             *[ResidualBlock(2 * w) for _ in range(num_blocks)],
-            nn.ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1, bias=False), nn.InstanceNorm2d(w, affine=True), nn.ReLU(inplace=True),  # (B, w, H, W)
-            nn.ReflectionPad2d(3), nn.Conv2d(w, channels, 7), nn.Tanh(),
+            nn.ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.InstanceNorm2d(w, affine=True),
+            nn.ReLU(inplace=True),  # (B, w, H, W)
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(w, channels, 7),
+            nn.Tanh(),
         )
 
     def forward(self, images: Tensor) -> Tensor:
