@@ -187,7 +187,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except OSError as err:
             temporary.unlink(missing_ok=True)
             kept = [p.name for p in sorted(path.parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)]
-            intact = f"{path.name} as it was" if path.exists() else "nothing"
+            intact = f"{path.name} as it was" if path.exists() else f"no partial {path.name}"
             what = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else (err.strerror or str(err))
             raise CheckpointError(
                 f"could not write checkpoint {path}: {what}; kept {intact} (checkpoints in {path.parent}: "
