@@ -11,6 +11,7 @@ import torch
 
 from ganlab.data.fashion_mnist import FashionMNISTDataModule
 from ganlab.data.mnist import MNISTDataModule
+from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.evaluate import evaluate
 from ganlab.metrics.diversity_check import check, fixed_per_class
 from ganlab.metrics.manifold import ManifoldScores, knn_radii, manifold_scores
@@ -122,7 +123,7 @@ def test_evaluate_prints_and_saves_the_diversity_scores(tmp_path, capsys):
             f"ckpt_path={checkpoint}",
             "data=mnist",
             "data.download=false",
-            f"data.root={tmp_path}",
+            f"data.root={BUNDLED_MNIST_SAMPLE}",
             "num_samples=200",
             "metrics.kid_subset_size=100",
         ],

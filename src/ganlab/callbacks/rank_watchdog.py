@@ -69,10 +69,10 @@ class RankWatchdog(L.Callback):
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._stop.set()
-        distributed = isinstance(exception, dist.DistError) or any(
+        collective_failed = isinstance(exception, dist.DistError) or any(
             word in str(exception) for word in ("gloo", "nccl", "Connection reset", "Connection closed")
         )
-        if self.problem is None and self._dir is not None and distributed:
+        if self.problem is None and self._dir is not None and collective_failed:
             # The collective failed before the watchdog's next look: a dead rank shows within moments.
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not any(proc.poll() is not None for proc in self._procs):
