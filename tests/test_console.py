@@ -38,6 +38,8 @@ NOISE = [
     "Using ModelCheckpoint with manual optimization",
     "could not find the monitored key",
     "Epoch 1/-2",
+    "Total FLOPs",  # Lightning's model summary table: the Training line gives the sizes
+    "Modules in train mode",
     "/-2",
     "GPU available: False",
     "TPU available",
@@ -65,6 +67,7 @@ def test_default_run_prints_no_library_noise_and_ends_with_a_summary(tmp_path):
     assert not found, f"noise {found} in:\n{output}"
     run = tmp_path / "run"
     assert "step 6/6" in output  # the bar counts generator updates
+    assert "(G 228K, D 201K parameters)" in output  # the sizes, in place of Lightning's summary table
     summary = output[output.index("Done: 6 generator updates") :]
     assert "val/fid:" in summary and "final" in summary and "best" in summary
     assert str(run / "samples" / "step_0000006.png") in summary

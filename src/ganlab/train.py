@@ -104,8 +104,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
         log_hparams(loggers, cfg, model)  # TensorBoard's HPARAMS tab: a flat selection, with the metric names
         log.info(
-            "Training %s with %s on %s; outputs in %s",
+            "Training %s (%s) with %s on %s; outputs in %s",
             cfg.model.generator._target_,
+            parameter_counts(model),
             model.loss,
             datamodule.name,
             cfg.paths.output_dir,
@@ -117,3 +118,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     metrics = {name: value.item() for name, value in trainer.callback_metrics.items()}
     return {"metrics": metrics, "trainer": trainer, "model": model, "datamodule": datamodule}
+
+
+def parameter_counts(model: L.LightningModule) -> str:
+    """'G 228K, D 201K parameters': the sizes from Lightning's model summary table, in one line."""
+    sizes = {
+        "G": sum(p.numel() for net in model.generator_networks() for p in net.parameters()),
+        "D": sum(p.numel() for net in model.discriminator_networks() for p in net.parameters()),
+    }
+    return ", ".join(f"{name} {count / 1e3:,.0f}K" for name, count in sizes.items()) + " parameters"

@@ -113,13 +113,14 @@ class IDXDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Download once (Lightning calls this on one process per node) when the files are not on disk."""
-        if self._local_files() is not None or not self.download:
-            return
+        if self._local_files() is not None or not self.download or getattr(self, "_download_failed", False):
+            return  # train() and Trainer.fit both call this: an offline machine is told once
         from torchvision import datasets
 
         try:
             getattr(datasets, self.torchvision_name)(str(self.root), train=True, download=True)
         except Exception as err:  # offline: URLError, socket errors, HTTP errors; setup() falls back or explains
+            self._download_failed = True
             log.warning(
                 "Could not download %s into %s: %s",
                 self.name,
