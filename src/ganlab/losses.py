@@ -73,9 +73,9 @@ class GANLoss:
 
     def check_discriminator(self, discriminator: nn.Module) -> None:
         """Refuse a discriminator this objective cannot train correctly (called once, when the model is built)."""
-        from ganlab.stabilizers import has_batchnorm
+        from ganlab.stabilizers import couples_examples
 
-        if (self.per_example_penalty or self.r1_gamma > 0) and has_batchnorm(discriminator):
+        if (self.per_example_penalty or self.r1_gamma > 0) and couples_examples(discriminator):
             penalty = "R1 (loss.r1_gamma > 0)" if self.r1_gamma > 0 else f"{type(self).__name__}'s gradient penalty"
             raise ValueError(
                 f"{penalty} needs each D(x_i) to depend on x_i alone, but the discriminator has BatchNorm, which mixes "

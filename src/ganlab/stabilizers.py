@@ -3,8 +3,9 @@
 - ``spectral_normalize(module)``: every conv and linear weight divided by its largest singular value, estimated
   by one power iteration per training forward pass (Miyato et al. 2018), so each layer is 1-Lipschitz.
 - ``UPSAMPLING``: the generator's 2x upsampling choices (``model.generator.upsample``).
-- ``has_batchnorm(module)``: whether a network couples the examples of a batch (refused with per-example
-  gradient penalties, whose gradient of D(x_i) must not depend on x_j).
+- ``couples_examples(module)``: whether a network's output for one example depends on the others of its batch
+  (BatchNorm, or a layer marked ``batch_dependent = True``): refused with per-example gradient penalties, whose
+  gradient of D(x_i) must not depend on x_j, and fed real and fake batches apart.
 """
 
 from __future__ import annotations
@@ -24,5 +25,7 @@ def spectral_normalize(module: nn.Module) -> nn.Module:
     return module
 
 
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+def couples_examples(module: nn.Module) -> bool:
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "batch_dependent", False) for m in module.modules()
+    )

@@ -34,6 +34,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ganlab.augment import with_augment
 from ganlab.checkpoints import current_target, legacy_hparams
+from ganlab.stabilizers import couples_examples
 
 PRIORS = ("normal", "uniform")
 LR_SCALINGS = ("none", "linear", "sqrt")  # optimizer.scale_lr: the learning rates under DDP (docs/gpu.md)
@@ -296,12 +297,9 @@ class GAN(L.LightningModule):
         return (scores[:n], tuple(h[0] for h in halves)), (scores[n:], tuple(h[1] for h in halves))
 
     def _discriminator_is_per_example(self) -> bool:
-        """No BatchNorm in any discriminator (a network may also say ``batch_dependent = True`` itself)."""
+        """No discriminator couples the examples of a batch (BatchNorm, or a layer marked ``batch_dependent``)."""
         if getattr(self, "_per_example_d", None) is None:
-            modules = [m for net in self.discriminator_networks() for m in net.modules()]
-            self._per_example_d = not any(
-                isinstance(m, BATCH_NORMS) or getattr(m, "batch_dependent", False) for m in modules
-            )
+            self._per_example_d = not any(couples_examples(net) for net in self.discriminator_networks())
         return self._per_example_d
 
     def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
