@@ -13,56 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
-from pathlib import Path
 
-import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from throughput import build, clocks, elapsed, time_fit  # bench/ is on the path when run as a script
 
-import ganlab.config  # noqa: F401  (registers the config schemas)
-
-REPO = Path(__file__).resolve().parents[1]
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
-clock = CLOCKS["cpu"]
+CLOCKS = ("cpu", "wall")
+clock = "cpu"
 
 
 def project_seconds(overrides: list[str], warmup: int, steps: int, data: str) -> float:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"data={data}", "data.download=false"], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    gan = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
-    datamodule = instantiate(cfg.data, discriminator_steps=gan.discriminator_steps)
-
-    class StepClock(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if trainer.global_step == warmup:
-                self.start = clock()
-
-        def on_train_end(self, trainer, pl_module):
-            self.seconds = clock() - self.start
-
-    timer = StepClock()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=warmup + steps,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        use_distributed_sampler=False,
-        callbacks=[timer],
-    )
-    trainer.fit(gan, datamodule=datamodule)
-    return timer.seconds / steps
+    wall, cpu = time_fit(*build([*overrides, f"data={data}"]), warmup, steps)
+    return (cpu if clock == "cpu" else wall) / steps
 
 
 def reference_seconds(warmup: int, steps: int, data: str) -> float:
@@ -72,9 +33,10 @@ def reference_seconds(warmup: int, steps: int, data: str) -> float:
     images, labels = datamodule.train_set.tensors
     train_images, _ = datamodule.on_after_batch_transfer((images, labels), 0)
     train_reference(train_images, warmup, 0)
-    start = clock()
+    start = clocks()
     train_reference(train_images, steps, 0)
-    return (clock() - start) / steps
+    wall, cpu = elapsed(start)
+    return (cpu if clock == "cpu" else wall) / steps
 
 
 def main() -> None:
@@ -94,7 +56,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     global clock
-    clock = CLOCKS[args.clock]
+    clock = args.clock
     times: dict[str, list[float]] = {config: [] for config in args.configs}
     for _ in range(args.repeats):
         for config in args.configs:

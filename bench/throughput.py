@@ -35,32 +35,27 @@ VARIANTS = ("project", "seed", "raw")
 DEFAULT_STEPS = {"mlp": 400, "dcgan": 40}  # timed generator updates per run, after the warm-up
 
 
-def compose(model: str, batch_size: int):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+def build(overrides: list[str]):
+    """The GAN and the DataModule exactly as ``train(cfg)`` builds them from ``python train.py <overrides>``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
 
     import ganlab.config  # noqa: F401  (registers the config schemas)
 
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = hydra_compose(
-            "train",
-            overrides=[f"model={model}", "loss=nsgan", f"data.batch_size={batch_size}", "data.download=false"],
-            return_hydra_config=True,
-        )
+        cfg = compose("train", overrides=[*overrides, "data.download=false"], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
-def build(model: str, batch_size: int):
-    """The GAN and the DataModule exactly as ``train(cfg)`` builds them."""
-    from hydra.utils import instantiate
-
-    cfg = compose(model, batch_size)
     gan = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
     datamodule = instantiate(cfg.data, discriminator_steps=gan.discriminator_steps)
     datamodule.setup()
     return gan, datamodule
+
+
+def bench_overrides(model: str, batch_size: int) -> list[str]:
+    return [f"model={model}", "loss=nsgan", f"data.batch_size={batch_size}"]
 
 
 def clocks() -> tuple[float, float]:
@@ -78,10 +73,9 @@ def rates(images: int, seconds: tuple[float, float]) -> dict[str, float]:
     return {"images_per_s": images / seconds[0], "images_per_cpu_s": images / seconds[1]}
 
 
-def run_project(model: str, batch_size: int, warmup: int, steps: int) -> float:
+def time_fit(gan, datamodule, warmup: int, steps: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``steps`` generator updates after ``warmup`` ones, in a bare ``lightning.Trainer``."""
     import lightning as L
-
-    gan, datamodule = build(model, batch_size)
 
     class StepClock(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -107,11 +101,16 @@ def run_project(model: str, batch_size: int, warmup: int, steps: int) -> float:
         callbacks=[clock],
     )
     trainer.fit(gan, datamodule=datamodule)
-    return rates(steps * batch_size, clock.seconds)
+    return clock.seconds
+
+
+def run_project(model: str, batch_size: int, warmup: int, steps: int) -> dict[str, float]:
+    gan, datamodule = build(bench_overrides(model, batch_size))
+    return rates(steps * batch_size, time_fit(gan, datamodule, warmup, steps))
 
 
 def run_raw(model: str, batch_size: int, warmup: int, steps: int) -> float:
-    gan, datamodule = build(model, batch_size)
+    gan, datamodule = build(bench_overrides(model, batch_size))
     G, D, loss = gan.generator, gan.discriminator, gan.loss
     d_opt, g_opt = (torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999)) for net in (D, G))
     images = datamodule.train_set.tensors[0].unsqueeze(1).float().div(127.5).sub(1)  # (N, 1, 28, 28) in [-1, 1]
@@ -145,7 +144,7 @@ def run_seed(model: str, batch_size: int, warmup: int, steps: int) -> float:
     from ganlab.data.idx import read_idx, write_idx
     from ganlab.data.sources import find_idx_files
 
-    gan, datamodule = build(model, batch_size)
+    gan, datamodule = build(bench_overrides(model, batch_size))
     G, D = gan.generator, gan.discriminator
     with tempfile.TemporaryDirectory() as root:  # torchvision wants the plain IDX files in <root>/MNIST/raw
         raw = Path(root) / "MNIST" / "raw"
