@@ -212,24 +212,39 @@ def test_sample_draws_rows_of_source_translated_and_reconstructed(run_dir, tmp_p
         assert Image.open(path).size == (8 * 30 + 2, 6 * 30 + 2)  # 2 groups of 3 rows
 
 
-def test_ddp_cpu_trains_both_ranks_and_the_checkpoint_evaluates(tmp_path):
+def test_ddp_cpu_trains_both_ranks_resumes_exactly_and_the_checkpoint_evaluates(tmp_path):
+    def train_ddp(run_dir: Path, *extra: str) -> None:
+        args = [
+            *SMALL,
+            "accelerator=ddp_cpu",
+            "trainer.max_steps=4",
+            "trainer.deterministic=true",
+            "model.pool_size=6",  # full after 2 updates of 4 images per rank: the resumed run draws from its history
+            "callbacks.model_checkpoint.every_n_train_steps=2",
+            "callbacks.progress_bar=null",
+            "trainer.enable_model_summary=false",
+            "data.download=false",
+            f"hydra.run.dir={run_dir}",
+            *extra,
+        ]
+        result = subprocess.run(
+            [sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
     run_dir = tmp_path / "run"
-    args = [
-        *SMALL,
-        "accelerator=ddp_cpu",
-        "trainer.max_steps=4",
-        "callbacks.progress_bar=null",
-        "trainer.enable_model_summary=false",
-        "data.download=false",
-        f"hydra.run.dir={run_dir}",
-    ]
-    result = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    train_ddp(run_dir)
     assert (run_dir / "train_ddp_process_1.log").is_file()
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 4
+    # Each rank's history pools are in the checkpoint, so a resumed DDP run ends on the uninterrupted run's weights.
+    halfway = run_dir / "checkpoints" / "step_0000002.ckpt"
+    pools = torch.load(halfway, map_location="cpu", weights_only=False)["image_pools"]
+    assert pools["a"]["per_rank"].shape[:2] == (2, 6) and not torch.equal(*pools["a"]["per_rank"])
+    train_ddp(tmp_path / "resumed", f"ckpt_path={halfway}")
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    for name, tensor in checkpoint["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
     with open(run_dir / "csv" / "metrics.csv") as f:
         header = f.readline()
     assert "val/label_preservation_ab" in header  # scored across both ranks' shards

@@ -218,11 +218,22 @@ class CycleGAN(GAN):
                 )
 
     # ---- checkpoints: the image pools ------------------------------------------------------------------
+    # Under DDP each rank keeps its own pools (its own fakes). Lightning builds the checkpoint on every rank and
+    # writes rank 0's, so the pools are gathered into it: one stack per rank, and each rank takes its own back.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["image_pools"] = {domain: pool.state_dict() for domain, pool in self.pools.items()}
+        pools = {domain: pool.state_dict() for domain, pool in self.pools.items()}
+        if self.trainer.world_size > 1:
+            for state in pools.values():
+                if state["images"] is not None:  # every rank fills its pools at the same rate: same shapes
+                    state["per_rank"] = self.all_gather(state["images"].to(self.device)).cpu()
+        checkpoint["image_pools"] = pools
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self._trainer else (0, 1)
         for domain, state in checkpoint.get("image_pools", {}).items():
-            self.pools[domain].load_state_dict(state, self.device)
+            per_rank = state.get("per_rank")
+            if per_rank is not None and len(per_rank) == world_size:
+                state = {"images": per_rank[rank]}  # this rank's own history
+            self.pools[domain].load_state_dict(state, self.device)  # else rank 0's (another world size)
