@@ -127,6 +127,22 @@ def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path,
     assert resumed["model"].loss.state_dict() == full["model"].loss.state_dict()
 
 
+def test_a_run_resumed_at_an_epochs_end_twice_in_a_row_stays_on_the_uninterrupted_run(make_cfg, tmp_path):
+    # Lightning runs the epoch after an end-of-epoch resume without counting its start; the next end-of-epoch
+    # checkpoint then made a second resume repeat that epoch (with other batches): ganlab.checkpoints.repair_epoch_progress.
+    full = train(make_cfg([*SHORT_EPOCHS, "model=mlp", "trainer.max_steps=10"]))
+    first = Path(full["trainer"].default_root_dir) / "checkpoints" / "step_0000004.ckpt"  # end of epoch 0
+    train(compose_config(tmp_path / "once", [*SHORT_EPOCHS, "model=mlp", "trainer.max_steps=8", f"ckpt_path={first}"]))
+    second = tmp_path / "once" / "checkpoints" / "step_0000008.ckpt"  # end of epoch 1, written by the resumed run
+    assert torch.load(second, weights_only=False)["epoch"] == 1
+    twice = train(
+        compose_config(tmp_path / "twice", [*SHORT_EPOCHS, "model=mlp", "trainer.max_steps=10", f"ckpt_path={second}"])
+    )
+    assert twice["trainer"].current_epoch == full["trainer"].current_epoch
+    for name, tensor in full["model"].state_dict().items():
+        assert torch.equal(tensor, twice["model"].state_dict()[name]), name
+
+
 def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):
     """What StepSeed is for: without it the resumed steps draw noise and dropout from wherever the global RNG
     happens to be after loading, and the losses part from the uninterrupted run's."""

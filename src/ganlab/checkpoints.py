@@ -92,6 +92,22 @@ def newest_good_checkpoint(directory: Path, skip: Path) -> tuple[Path, dict[str,
     return best
 
 
+def repair_epoch_progress(trainer: Any) -> None:
+    """Count the epoch that Lightning (2.6) runs without counting its start after a resume at an epoch's end.
+
+    Resumed from a checkpoint written after the last batch of an epoch, Lightning finishes that epoch, then runs
+    the next one without ``increment_ready``/``increment_started`` (its restart stage is still "mid-epoch" when
+    the epoch starts). Every checkpoint of that epoch then says ready = started = completed, which a later resume
+    reads as "this epoch never started": it runs the epoch again, with the sampler 4 batches on in the epoch's
+    order, and the run is no longer the uninterrupted one. Called before every training batch; within an epoch
+    Lightning's own invariant is ready = started = processed + 1, so this only acts where Lightning skipped it.
+    """
+    progress = trainer.fit_loop.epoch_progress
+    for counts in (progress.current, progress.total):
+        if counts.started <= counts.processed:
+            counts.ready = counts.started = counts.processed + 1
+
+
 def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: str | Path) -> str | None:
     """The checkpoint to resume from; fail with one line, before training, when ``ckpt_path`` cannot be resumed
     into ``model``.

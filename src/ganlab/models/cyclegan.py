@@ -192,6 +192,7 @@ class CycleGAN(GAN):
         return max(0.0, (end - step) / (end - start))
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_start(batch, batch_idx)
         if self.hparams.lr_decay_start is None:
             return
         factor = self.lr_factor(self.global_step)

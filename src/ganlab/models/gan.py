@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ganlab.augment import with_augment
-from ganlab.checkpoints import current_target, legacy_hparams
+from ganlab.checkpoints import current_target, legacy_hparams, repair_epoch_progress
 from ganlab.stabilizers import couples_examples
 
 PRIORS = ("normal", "uniform")
@@ -231,6 +231,9 @@ class GAN(L.LightningModule):
             instantiate(optimizers["discriminator"], params=list(d_params)),
             instantiate(optimizers["generator"], params=list(g_params)),
         ]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        repair_epoch_progress(self.trainer)  # a run resumed at an epoch's end resumes exactly again (checkpoints.py)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         # (k * B, C, H, W), (k * B,): one chunk of B real images per discriminator step. A two-domain model (CycleGAN)
