@@ -221,6 +221,7 @@ class AdamSchema:
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     eps: float = above(0.0, 1.0e-8)
     weight_decay: float = at_least(0.0, 0.0)
+    fused: bool | None = None  # one kernel for all parameters (CPU and GPU); None: torch's per-parameter loop
 
 
 @dataclass
