@@ -185,9 +185,10 @@ class StackGANSchema(ModelSchema):
     caption_classes: str = "mnist"
     held_out: list[str] = field(default_factory=list)
     vocabulary: list[str] | None = None  # filled from the caption grammar; checkpoints keep it
-    kl_weight: float = at_least(0.0, 1.0)
+    kl_weight: float = at_least(0.0, 0.1)
     attribute_weight: float = at_least(0.0, 1.0)
     caption_attribute_weight: float = at_least(0.0, 1.0)
+    text_lr_scale: float = above(0.0, 10.0)
     num_fixed_captions: int = at_least(1, 10)
     samples_per_caption: int = at_least(1, 4)
     text_encoder: dict[str, Any] = field(default_factory=dict)

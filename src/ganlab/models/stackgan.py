@@ -58,9 +58,10 @@ class StackGAN(GAN):
         caption_classes: str = "mnist",  # which class words captions use: mnist or fashion_mnist
         held_out: list[str] | None = None,  # attribute-class pairs never said in training, e.g. ["thick 1"]
         vocabulary: list[str] | None = None,  # filled from the grammar; a checkpoint keeps it
-        kl_weight: float = 1.0,
+        kl_weight: float = 0.1,
         attribute_weight: float = 1.0,
         caption_attribute_weight: float = 1.0,
+        text_lr_scale: float = 10.0,  # the caption encoder's learning rate, times the discriminators'
         latent_dim: int = 64,
         prior: str = "normal",
         num_fixed_captions: int = 10,  # sample grids: one row per caption (one per class by default)
@@ -95,6 +96,18 @@ class StackGAN(GAN):
     def discriminator_networks(self) -> list[nn.Module]:
         """The caption encoder learns with the discriminators: matching captions to images is their task."""
         return [self.text_encoder, self.caption_head, self.discriminator_1, self.discriminator_2]
+
+    def configure_optimizers(self):
+        """The base's two optimizers; the caption encoder (and its head) in a group of its own in D's, at
+        ``text_lr_scale`` times D's learning rate: the paper's encoder comes pretrained, this one must learn the
+        words before G can follow them (at Adam's 2e-4, word embeddings of scale 1 barely move in a short run)."""
+        d_opt, g_opt = super().configure_optimizers()
+        text_params = [*self.text_encoder.parameters(), *self.caption_head.parameters()]
+        text_ids = {id(p) for p in text_params}
+        group = d_opt.param_groups[0]
+        group["params"] = [p for p in group["params"] if id(p) not in text_ids]
+        d_opt.add_param_group({"params": text_params, "lr": group["lr"] * self.hparams.text_lr_scale})
+        return [d_opt, g_opt]
 
     # ---- drawing ---------------------------------------------------------------------------------------
     def encode(self, captions: Tensor) -> Tensor:
