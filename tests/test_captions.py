@@ -20,7 +20,7 @@ from ganlab.data.captions import (
     unpack,
 )
 from ganlab.data.mnist import MNISTDataModule
-from ganlab.metrics.captions import attribute_agreement, retrieval_ranks
+from ganlab.metrics.caption_scores import attribute_agreement, retrieval_ranks
 
 
 def canvas() -> torch.Tensor:
@@ -131,7 +131,9 @@ def test_datamodule_serves_images_with_packed_captions_of_their_measured_attribu
     images, packed = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     captions = unpack(packed)
     assert images.shape == (16, 1, 28, 28) and packed.shape == (16, 33)
-    assert torch.equal(captions.measured, data.bins.label(((images[:, 0] + 1) * 127.5).round().byte(), captions.measured[:, 0]))
+    assert torch.equal(
+        captions.measured, data.bins.label(((images[:, 0] + 1) * 127.5).round().byte(), captions.measured[:, 0])
+    )
     assert ((captions.mentioned == -1) | (captions.mentioned == captions.measured)).all()
     assert (captions.lengths == (captions.tokens > 0).sum(1)).all()
     # Terciles per class: each thickness bin holds about a third of every class's training digits.

@@ -104,8 +104,8 @@ def test_discriminator_loss_has_the_mismatched_caption_term(run_dir):
     real = torch.rand(4, 1, 28, 28) * 2 - 1
     calls = []
     d_loss = gan.loss.d_loss
-    gan.loss.d_loss = lambda real_scores, fake_scores: calls.append((real_scores, fake_scores)) or d_loss(
-        real_scores, fake_scores
+    gan.loss.d_loss = lambda real_scores, fake_scores: (
+        calls.append((real_scores, fake_scores)) or d_loss(real_scores, fake_scores)
     )
     torch.manual_seed(0)
     total, _, _, terms = gan.discriminator_loss(real, packed)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.data.captions import ATTRIBUTES, tokenize, unpack
-from ganlab.metrics.captions import CHANCE, attribute_agreement, retrieval_ranks, retrieval_summary
+from ganlab.metrics.caption_scores import CHANCE, attribute_agreement, retrieval_ranks, retrieval_summary
 from ganlab.metrics.scores import GANScores, real_batches
 
 RETRIEVAL_CANDIDATES = 32  # captions each image ranks

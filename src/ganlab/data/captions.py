@@ -50,7 +50,9 @@ PHRASES = {
 }
 # Words for each class: MNIST's digits as figures and names, Fashion-MNIST's garments with a synonym.
 CLASS_WORDS = {
-    "mnist": tuple((str(d), name) for d, name in enumerate("zero one two three four five six seven eight nine".split())),
+    "mnist": tuple(
+        (str(d), name) for d, name in enumerate("zero one two three four five six seven eight nine".split())
+    ),
     "fashion_mnist": (
         ("t-shirt", "top"),
         ("trouser", "pants"),

@@ -171,7 +171,10 @@ class StackGAN(GAN):
 
     def sample_grid_text(self) -> str:
         """The fixed captions, one per grid row (TensorBoard's text tab, beside the grid)."""
-        lines = [f"{row}. {self.grammar.decode(unpack(self.fixed_captions).tokens[row])}" for row in range(len(self.fixed_captions))]
+        lines = [
+            f"{row}. {self.grammar.decode(unpack(self.fixed_captions).tokens[row])}"
+            for row in range(len(self.fixed_captions))
+        ]
         return "Each row: stage I (14x14, shown at 28x28), then stage II (28x28).\n\n" + "\n\n".join(lines)
 
     # ---- objectives ------------------------------------------------------------------------------------
@@ -193,9 +196,7 @@ class StackGAN(GAN):
             real_s, fake_s, mismatched_s = scores[:n], scores[n : 2 * n], scores[2 * n :]
             fake_term = self.loss.d_loss(real_s, fake_s)
             mismatch_term = self.loss.d_loss(real_s, mismatched_s)
-            penalty = self.loss.d_penalty(
-                lambda images, d=discriminator: d(images, text)[0], real_images, fake_images
-            )
+            penalty = self.loss.d_penalty(lambda images, d=discriminator: d(images, text)[0], real_images, fake_images)
             attributes = attribute_loss(logits[:n], captions.measured)  # what the real images show
             d_loss = 0.5 * (fake_term + mismatch_term)
             total = total + d_loss + penalty + self.hparams.attribute_weight * attributes
@@ -225,12 +226,7 @@ class StackGAN(GAN):
         scores_2, logits_2 = self.discriminator_2(high, text)
         adversarial_1, adversarial_2 = self.loss.g_loss(scores_1), self.loss.g_loss(scores_2)
         attributes = attribute_loss(logits_1, captions.mentioned) + attribute_loss(logits_2, captions.mentioned)
-        total = (
-            adversarial_1
-            + adversarial_2
-            + self.hparams.kl_weight * kl
-            + self.hparams.attribute_weight * attributes
-        )
+        total = adversarial_1 + adversarial_2 + self.hparams.kl_weight * kl + self.hparams.attribute_weight * attributes
         terms = {
             "loss/g": adversarial_1 + adversarial_2,
             "loss/g1": adversarial_1,

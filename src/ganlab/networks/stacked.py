@@ -67,7 +67,9 @@ class StageIGenerator(nn.Module):
         super().__init__()
         w = base_channels
         self.seed = nn.Sequential(
-            nn.Linear(latent_dim + condition_dim, 4 * w * 7 * 7, bias=False), nn.BatchNorm1d(4 * w * 7 * 7), nn.ReLU(True)
+            nn.Linear(latent_dim + condition_dim, 4 * w * 7 * 7, bias=False),
+            nn.BatchNorm1d(4 * w * 7 * 7),
+            nn.ReLU(True),
         )
         self.body = nn.Sequential(
             up_block(4 * w, 2 * w),  # (B, 2w, 14, 14)
