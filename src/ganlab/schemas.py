@@ -185,7 +185,7 @@ class StackGANSchema(ModelSchema):
     caption_classes: str = "mnist"
     held_out: list[str] = field(default_factory=list)
     vocabulary: list[str] | None = None  # filled from the caption grammar; checkpoints keep it
-    kl_weight: float = at_least(0.0, 0.1)
+    kl_weight: float = at_least(0.0, 0.02)
     attribute_weight: float = at_least(0.0, 1.0)
     caption_attribute_weight: float = at_least(0.0, 1.0)
     text_lr_scale: float = above(0.0, 10.0)

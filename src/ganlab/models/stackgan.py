@@ -58,7 +58,7 @@ class StackGAN(GAN):
         caption_classes: str = "mnist",  # which class words captions use: mnist or fashion_mnist
         held_out: list[str] | None = None,  # attribute-class pairs never said in training, e.g. ["thick 1"]
         vocabulary: list[str] | None = None,  # filled from the grammar; a checkpoint keeps it
-        kl_weight: float = 0.1,
+        kl_weight: float = 0.02,
         attribute_weight: float = 1.0,
         caption_attribute_weight: float = 1.0,
         text_lr_scale: float = 10.0,  # the caption encoder's learning rate, times the discriminators'
