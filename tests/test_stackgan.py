@@ -200,6 +200,7 @@ def test_ddp_cpu_trains_both_ranks_and_the_checkpoint_evaluates(tmp_path):
         "callbacks.progress_bar=null",
         "trainer.enable_model_summary=false",
         "trainer.max_steps=4",
+        "trainer.log_every_n_steps=1",
         "data.download=false",
         "logger=csv",
         f"hydra.run.dir={run_dir}",
@@ -213,7 +214,7 @@ def test_ddp_cpu_trains_both_ranks_and_the_checkpoint_evaluates(tmp_path):
     assert checkpoint["global_step"] == 4
     with open(run_dir / "csv" / "metrics.csv") as f:
         header = f.readline()
-    assert "val/fid" in header and "loss/d2_mismatch" in header
+    assert "val/fid" in header and "loss/d2_mismatch" in header and "val/D_mismatched(x)" in header
     results = evaluate(
         app_config(
             "evaluate", tmp_path / "eval", [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "num_samples=64"]

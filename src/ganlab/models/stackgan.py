@@ -244,4 +244,4 @@ class StackGAN(GAN):
         mismatched, _ = self.discriminator_2(images, text.roll(1, dims=0))
         n = len(images)
         self.log(f"{stage}/D(x)", self.loss.d_output(scores).mean(), sync_dist=True, batch_size=n)
-        self.log(f"{stage}/D(x, mismatched)", self.loss.d_output(mismatched).mean(), sync_dist=True, batch_size=n)
+        self.log(f"{stage}/D_mismatched(x)", self.loss.d_output(mismatched).mean(), sync_dist=True, batch_size=n)
