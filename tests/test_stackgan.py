@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_train import LOSSES
 
 from ganlab.data.captions import CaptionError, unpack
 from ganlab.evaluate import evaluate
@@ -77,6 +78,36 @@ def run_dir(tmp_path_factory):
     for prefix in NETWORKS:
         assert initial.moved(gan, prefix), f"{prefix} did not move"
     return run_dir
+
+
+@pytest.mark.parametrize("loss", [loss for loss in LOSSES if loss != "began"])
+def test_every_loss_trains_both_stages_and_clips_only_the_discriminators(make_cfg, loss):
+    cfg = make_cfg(
+        [
+            *SMALL,
+            f"loss={loss}",
+            "trainer.max_steps=2",
+            "callbacks.fid=null",
+            "callbacks.best_fid_checkpoint=null",
+            "logger=csv",
+            "+callbacks.initial._target_=recorders.InitialWeights",
+        ]
+    )
+    result = train(cfg)
+    gan = result["model"]
+    for name in ["loss/d", "loss/g", "loss/d2_mismatch", "loss/kl"]:
+        assert torch.isfinite(torch.tensor(result["metrics"][name])), name
+    initial = find(result["trainer"], InitialWeights)
+    for prefix in NETWORKS:
+        assert initial.moved(gan, prefix), f"{prefix} did not move"
+    if loss == "wgan":  # weights clipped to +-0.01 in both discriminators; the caption encoder keeps its scale
+        assert max(p.abs().max() for p in gan.discriminator_2.parameters()) <= gan.loss.clip_value
+        assert max(p.abs().max() for p in gan.text_encoder.parameters()) > 10 * gan.loss.clip_value
+
+
+def test_began_loss_needs_its_own_discriminator(make_cfg):
+    with pytest.raises(Exception, match="model=began goes with loss=began"):
+        train(make_cfg([*SMALL, "loss=began", "trainer.max_steps=1"]))
 
 
 def test_grid_shows_stage_one_then_stage_two_per_caption_and_tensorboard_gets_the_captions(run_dir):

@@ -109,6 +109,10 @@ class StackGAN(GAN):
         d_opt.add_param_group({"params": text_params, "lr": group["lr"] * self.hparams.text_lr_scale})
         return [d_opt, g_opt]
 
+    def critic_networks(self) -> list[nn.Module]:
+        """WGAN's clipping and the loss's checks apply to the two discriminators, not to the caption encoder."""
+        return [self.discriminator_1, self.discriminator_2]
+
     # ---- drawing ---------------------------------------------------------------------------------------
     def encode(self, captions: Tensor) -> Tensor:
         """Packed captions (B, W) -> embeddings (B, text_dim)."""
