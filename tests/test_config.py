@@ -67,6 +67,8 @@ def test_schemas_also_catch_typos_in_yaml_presets(make_cfg, tmp_path, group, typ
         ("sgan", "model.feature_matching=maybe"),
         ("began", "model.latent_dim=wide"),
         ("began", "loss.gamma=high"),
+        ("stackgan", "model.kl_weight=lots"),
+        ("stackgan_fashion", "data.drop=often"),
     ],
 )
 def test_every_variant_preset_checks_its_types(make_cfg, experiment, override):

@@ -99,6 +99,16 @@ MODELS = {
         "trainer.val_check_interval=null",
         "callbacks.translation_metrics=null",
     ],
+    # Captions drawn per image and epoch, two stages, two discriminators and the caption encoder.
+    "stackgan": [
+        "experiment=stackgan",
+        "model.generator.base_channels=4",
+        "model.generator.num_blocks=1",
+        "model.discriminator.base_channels=4",
+        "model.text_encoder.hidden_dim=8",
+        "trainer.val_check_interval=null",
+        "trainer.check_val_every_n_epoch=1",
+    ],
 }
 
 

@@ -63,6 +63,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         from ganlab.evaluate_translation import evaluate_translation
 
         return evaluate_translation(cfg, gan, record, datamodule, device)
+    if getattr(gan, "draws_from_captions", False):  # model=stackgan: images from captions, both stages
+        from ganlab.evaluate_stackgan import evaluate_captions
+
+        return evaluate_captions(cfg, gan, record, datamodule, device)
     scores = GANScores.for_data(datamodule, **cfg.metrics).to(device)
     loader = getattr(datamodule, f"{cfg.reference}_dataloader")()
     scores.add_real(real_batches(loader, datamodule, device))

@@ -68,6 +68,12 @@ def sample(cfg: DictConfig) -> dict[str, Path]:
         from ganlab.evaluate_translation import sample_translations
 
         return sample_translations(cfg, gan, datamodule_for(cfg, record["data"]), out_dir)
+    if getattr(gan, "draws_from_captions", False):  # model=stackgan: stage I and stage II from captions
+        from ganlab.evaluate_stackgan import sample_captions
+
+        return sample_captions(cfg, gan, out_dir)
+    if cfg.get("caption") is not None:
+        raise ValueError(f"caption= needs a text-to-image checkpoint (model=stackgan), not {type(gan).__name__}")
     paths = {"samples": out_dir / "samples.png", "interpolation": out_dir / "interpolation.png"}
     labels = class_labels(gan, cfg.get("labels"), cfg.num_samples)
     rows, steps = cfg.interpolation.rows, cfg.interpolation.steps

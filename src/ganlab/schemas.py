@@ -176,6 +176,24 @@ class CycleGANSchema(ModelSchema):
     samples_per_row: int = at_least(1, 8)
 
 
+@dataclass
+class StackGANSchema(ModelSchema):
+    """ganlab.models.stackgan.StackGAN: conf/model/stackgan.yaml. The caption encoder's config is an open dict."""
+
+    _target_: str = "ganlab.models.stackgan.StackGAN"
+    latent_dim: int = at_least(1, 64)
+    caption_classes: str = "mnist"
+    held_out: list[str] = field(default_factory=list)
+    vocabulary: list[str] | None = None  # filled from the caption grammar; checkpoints keep it
+    kl_weight: float = at_least(0.0, 0.02)
+    attribute_weight: float = at_least(0.0, 1.0)
+    caption_attribute_weight: float = at_least(0.0, 1.0)
+    text_lr_scale: float = above(0.0, 10.0)
+    num_fixed_captions: int = at_least(1, 10)
+    samples_per_caption: int = at_least(1, 4)
+    text_encoder: dict[str, Any] = field(default_factory=dict)
+
+
 # ---- loss ------------------------------------------------------------------------------------------------
 @dataclass
 class LossSchema:
@@ -286,6 +304,22 @@ class TwoDomainDataSchema:
 
 
 @dataclass
+class CaptionedDataSchema:
+    """Images with captions (conf/data/captioned_*.yaml); the images' own datamodule config is an open dict."""
+
+    _target_: str = MISSING
+    caption_classes: str = "mnist"
+    held_out: list[str] = field(default_factory=list)
+    drop: float = field(default=0.15, metadata={"at_least": 0.0, "below": 1.0})
+    batch_size: int = at_least(1, 64)
+    seed: int = 0
+    download: bool = True
+    image_shape: list[int] = field(default_factory=lambda: [1, 28, 28])
+    num_classes: int = at_least(1, 10)
+    images: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class PathsSchema:
     data_dir: str = "data"
     output_dir: str = MISSING
@@ -302,6 +336,7 @@ def register() -> None:
     cs.store(group="schema/model", name="sgan", node=SemiSupervisedGANSchema)
     cs.store(group="schema/model", name="began", node=BEGANSchema)
     cs.store(group="schema/model", name="cyclegan", node=CycleGANSchema)
+    cs.store(group="schema/model", name="stackgan", node=StackGANSchema)
     cs.store(group="schema/loss", name="base", node=LossSchema)
     cs.store(group="schema/loss", name="lsgan", node=LeastSquaresSchema)
     cs.store(group="schema/loss", name="wgan_gp", node=WassersteinGPSchema)
@@ -311,6 +346,7 @@ def register() -> None:
     cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropPairSchema)
     cs.store(group="schema/data", name="idx", node=DataSchema)
     cs.store(group="schema/data", name="two_domain", node=TwoDomainDataSchema)
+    cs.store(group="schema/data", name="captioned", node=CaptionedDataSchema)
     cs.store(group="schema/paths", name="default", node=PathsSchema)
 
 

@@ -67,6 +67,9 @@ class SampleGrid(L.Callback):
         samples_dir = Path(trainer.default_root_dir) / "samples"
         samples_dir.mkdir(parents=True, exist_ok=True)
         save_image(grid, samples_dir / f"step_{step:07d}.png")
+        text = pl_module.sample_grid_text() if hasattr(pl_module, "sample_grid_text") else None  # StackGAN: captions
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("samples", grid, global_step=step)
+                if text is not None:
+                    logger.experiment.add_text("samples/captions", text, global_step=step)

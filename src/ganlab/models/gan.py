@@ -10,6 +10,7 @@ update order:
 
 - ``build_networks`` / ``generator_networks`` / ``discriminator_networks``: which networks exist and which
   optimizer trains each (a model with two generators and two discriminators lists both of each);
+- ``critic_networks``: which of D's networks the loss checks and constrains (StackGAN: not its caption encoder);
 - ``generator_inputs``: what G takes for a batch of fakes (noise; noise and labels);
 - ``discriminate``: how D scores images, as (score (B,), auxiliary outputs);
 - ``discriminator_terms`` / ``generator_terms``: losses added to the adversarial ones (ACGAN's class terms);
@@ -87,7 +88,7 @@ class GAN(L.LightningModule):
         self.automatic_optimization = False  # D and G take turns: see training_step
         self.loss = instantiate(loss)
         self.build_networks(generator, discriminator)
-        for network in self.discriminator_networks():
+        for network in self.critic_networks():
             self.loss.check_discriminator(network)  # e.g. BatchNorm in D with a per-example penalty
             d_score = getattr(network, "score", "logit")
             if d_score != self.loss.score:
@@ -111,6 +112,11 @@ class GAN(L.LightningModule):
     def discriminator_networks(self) -> list[nn.Module]:
         """The networks the discriminator optimizer trains."""
         return [self.discriminator]
+
+    def critic_networks(self) -> list[nn.Module]:
+        """The networks that score images, which the loss checks and constrains (WGAN's weight clipping): the
+        discriminators, not other networks their optimizer also trains (StackGAN's caption encoder)."""
+        return self.discriminator_networks()
 
     def generator_inputs(self, num: int, labels: Tensor | None = None, z: Tensor | None = None) -> tuple[Tensor, ...]:
         """What G takes for ``num`` images: (z,). Unconditional models ignore the labels of the real chunk."""
@@ -318,7 +324,7 @@ class GAN(L.LightningModule):
         d_opt.zero_grad()
         self.manual_backward(d_total)
         self._step_without_counting(d_opt)
-        for network in self.discriminator_networks():
+        for network in self.critic_networks():
             self.loss.constrain_discriminator(network)
         self.untoggle_optimizer(d_opt)
         real_scores, fake_scores = real_scores.detach(), fake_scores.detach()

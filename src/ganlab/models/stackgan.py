@@ -1,0 +1,251 @@
+"""StackGAN (Zhang et al. 2017): text to image in two stages, on captioned MNIST or Fashion-MNIST.
+
+- A caption encoder (``networks/text_encoder.py``) trained with the discriminators: the matching-aware objective
+  makes its embedding tell a caption that fits an image from one that does not.
+- Conditioning augmentation per stage: the embedding gives mu and sigma, the condition is drawn from
+  N(mu, sigma^2), and ``kl_weight`` x KL(N(mu, sigma^2) || N(0, I)) joins G's loss.
+- Stage I: noise and condition to 14x14; stage II: the (detached) stage-I image and its own condition to 28x28
+  (``networks/stacked.py``). Both stages train in every step, each against its own discriminator.
+- Matching-aware discriminators (Reed et al. 2016), one per stage: real images with their caption are real;
+  generated images, and real images with a mismatched caption (the next image's in the batch), are fake:
+  L_D = L(real, fake) / 2 + L(real, mismatched) / 2 for the ``loss=`` group's L (real weighted 1, each
+  negative 1/2, as in the paper).
+- Beyond the paper, for short CPU runs: an auxiliary head on each discriminator predicts the measured attributes
+  (class, thickness, slant, size) of real images, and G is asked to make the attributes its caption mentions
+  (ACGAN's terms, ``attribute_weight``); a head on the caption embedding predicts the attributes the caption
+  mentions (``caption_attribute_weight``), so the encoder learns the words from the first step.
+
+A batch is ``(images, packed captions)`` (``data/captioned_digits.py``); the base class chunks it as
+``(images, labels)``, and the update order stays the base's: the discriminators and the caption encoder (one
+optimizer), then both generator stages (the other). ``generate`` draws stage-II images for captions (random
+ones when none are given, so FID during training works unchanged); ``generate_stages`` gives both stages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import Tensor, nn
+
+from ganlab.data.captions import CaptionGrammar, unpack
+from ganlab.models.gan import GAN, eval_mode
+from ganlab.networks.stacked import ATTRIBUTE_CLASSES
+
+
+def attribute_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy of each attribute head, summed: logits (B, 18), targets (B, 4) with -1 where not asked."""
+    losses = [
+        F.cross_entropy(head, target, ignore_index=-1) if (target >= 0).any() else head.sum() * 0
+        for head, target in zip(logits.split(ATTRIBUTE_CLASSES, dim=1), targets.unbind(1))
+    ]
+    return torch.stack(losses).sum()
+
+
+class StackGAN(GAN):
+    #: evaluate.py and sample.py draw from captions (``ganlab.evaluate_stackgan``).
+    draws_from_captions = True
+
+    def __init__(
+        self,
+        generator: dict[str, Any],
+        discriminator: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        text_encoder: dict[str, Any],
+        caption_classes: str = "mnist",  # which class words captions use: mnist or fashion_mnist
+        held_out: list[str] | None = None,  # attribute-class pairs never said in training, e.g. ["thick 1"]
+        vocabulary: list[str] | None = None,  # filled from the grammar; a checkpoint keeps it
+        kl_weight: float = 0.02,
+        attribute_weight: float = 1.0,
+        caption_attribute_weight: float = 1.0,
+        text_lr_scale: float = 10.0,  # the caption encoder's learning rate, times the discriminators'
+        latent_dim: int = 64,
+        prior: str = "normal",
+        num_fixed_captions: int = 10,  # sample grids: one row per caption (one per class by default)
+        samples_per_caption: int = 4,  # sample grids: this many stage-I then as many stage-II images a row
+    ):
+        super().__init__(
+            generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples=samples_per_caption
+        )
+        if vocabulary is not None and list(vocabulary) != self.grammar.vocabulary:
+            raise ValueError(
+                "this checkpoint's vocabulary differs from the caption grammar's (data/captions.py changed since)"
+            )
+        self.hparams["vocabulary"] = self.grammar.vocabulary
+        self.grid_nrow = 2 * samples_per_caption
+        generator_rng = torch.Generator().manual_seed(0)
+        attributes = self.grammar.random_attributes(num_fixed_captions, generator_rng)
+        attributes[:, 0] = torch.arange(num_fixed_captions) % self.grammar.num_classes
+        self.register_buffer("fixed_captions", self.grammar.captions_for(attributes, generator_rng))
+
+    # ---- networks --------------------------------------------------------------------------------------
+    def build_networks(self, generator: dict[str, Any], discriminator: dict[str, Any]) -> None:
+        self.grammar = CaptionGrammar(self.hparams.caption_classes, self.hparams.held_out or [])
+        self.text_encoder = instantiate(self.hparams.text_encoder, vocabulary_size=len(self.grammar.vocabulary))
+        self.caption_head = nn.Linear(self.text_encoder.text_dim, sum(ATTRIBUTE_CLASSES))
+        self.generator = instantiate(generator)
+        self.discriminator_1 = instantiate(discriminator, image_size=14)
+        self.discriminator_2 = instantiate(discriminator, image_size=28)
+
+    def generator_networks(self) -> list[nn.Module]:
+        return [self.generator]
+
+    def discriminator_networks(self) -> list[nn.Module]:
+        """The caption encoder learns with the discriminators: matching captions to images is their task."""
+        return [self.text_encoder, self.caption_head, self.discriminator_1, self.discriminator_2]
+
+    def configure_optimizers(self):
+        """The base's two optimizers; the caption encoder (and its head) in a group of its own in D's, at
+        ``text_lr_scale`` times D's learning rate: the paper's encoder comes pretrained, this one must learn the
+        words before G can follow them (at Adam's 2e-4, word embeddings of scale 1 barely move in a short run)."""
+        d_opt, g_opt = super().configure_optimizers()
+        text_params = [*self.text_encoder.parameters(), *self.caption_head.parameters()]
+        text_ids = {id(p) for p in text_params}
+        group = d_opt.param_groups[0]
+        group["params"] = [p for p in group["params"] if id(p) not in text_ids]
+        d_opt.add_param_group({"params": text_params, "lr": group["lr"] * self.hparams.text_lr_scale})
+        return [d_opt, g_opt]
+
+    def critic_networks(self) -> list[nn.Module]:
+        """WGAN's clipping and the loss's checks apply to the two discriminators, not to the caption encoder."""
+        return [self.discriminator_1, self.discriminator_2]
+
+    # ---- drawing ---------------------------------------------------------------------------------------
+    def encode(self, captions: Tensor) -> Tensor:
+        """Packed captions (B, W) -> embeddings (B, text_dim)."""
+        unpacked = unpack(captions.to(self.device))
+        return self.text_encoder(unpacked.tokens, unpacked.lengths)
+
+    def random_captions(self, num: int) -> Tensor:
+        """``num`` packed captions of uniformly drawn attributes (no held-out pair), from torch's global RNG."""
+        generator = torch.Generator().manual_seed(int(torch.randint(2**31, ())))
+        attributes = self.grammar.random_attributes(num, generator)
+        return self.grammar.captions_for(attributes, generator).to(self.device)
+
+    def generator_inputs(self, num: int, labels: Tensor | None = None, z: Tensor | None = None) -> tuple[Tensor, ...]:
+        """(z, packed captions): the real chunk's captions, or random ones."""
+        z = self.sample_latent(num) if z is None else z.to(self.device)
+        return z, self.random_captions(len(z)) if labels is None else labels.to(self.device)
+
+    def stages(self, z: Tensor, captions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(stage-I images (B, C, 14, 14), stage-II images (B, C, 28, 28), KL term)."""
+        return self.generator(z, self.encode(captions))
+
+    def forward(self, z: Tensor, captions: Tensor) -> Tensor:
+        return self.stages(z, captions)[1]
+
+    @torch.no_grad()
+    def generate_stages(self, z: Tensor | None = None, captions: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Both stages in eval mode for ``captions`` (B, W) packed (random ones if None) and ``z`` (random if None)."""
+        num = len(captions) if captions is not None else len(z)
+        z, captions = self.generator_inputs(num, captions, z)
+        with eval_mode(self.generator, self.text_encoder):
+            low, high, _ = self.stages(z, captions)
+        return low, high
+
+    @torch.no_grad()
+    def generate(
+        self,
+        num: int | None = None,
+        z: Tensor | None = None,
+        labels: Tensor | None = None,
+        captions: Tensor | None = None,
+    ) -> Tensor:
+        """Stage-II images for packed ``captions`` (B, W); random captions for ``num`` images or for each latent."""
+        if labels is not None:
+            raise ValueError("StackGAN draws from captions: generate(captions=grammar.pack(...)), not labels")
+        if captions is None:
+            num = len(z) if z is not None else num
+            if num is None:
+                raise ValueError("generate() needs num, z or captions")
+            captions = self.random_captions(num)
+        return self.generate_stages(z, captions)[1]
+
+    def sample_grid_images(self) -> Tensor:
+        """A row per fixed caption: stage I (upsampled to 28x28) then stage II, for the same fixed noise."""
+        rows = []
+        for caption in self.fixed_captions:
+            captions = caption[None].expand(len(self.fixed_noise), -1)
+            low, high = self.generate_stages(self.fixed_noise, captions)
+            rows += [F.interpolate(low, scale_factor=2, mode="nearest"), high]
+        return torch.cat(rows)
+
+    def sample_grid_text(self) -> str:
+        """The fixed captions, one per grid row (TensorBoard's text tab, beside the grid)."""
+        lines = [
+            f"{row}. {self.grammar.decode(unpack(self.fixed_captions).tokens[row])}"
+            for row in range(len(self.fixed_captions))
+        ]
+        return "Each row: stage I (14x14, shown at 28x28), then stage II (28x28).\n\n" + "\n\n".join(lines)
+
+    # ---- objectives ------------------------------------------------------------------------------------
+    def discriminator_loss(self, real: Tensor, packed: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        captions = unpack(packed)
+        text = self.text_encoder(captions.tokens, captions.lengths)  # (B, T): trained by this objective
+        with torch.no_grad():
+            low, high, _ = self.generator(self.sample_latent(len(real)), text.detach())
+        mismatched = text.roll(1, dims=0)  # each real image with the next image's caption
+        n, total, terms, real_scores, fake_scores = len(real), real.new_zeros(()), {}, [], []
+        adversarial, penalties = [], []
+        for stage, discriminator, real_images, fake_images in (
+            (1, self.discriminator_1, F.avg_pool2d(real, 2), low),
+            (2, self.discriminator_2, real, high),
+        ):
+            scores, logits = discriminator(
+                torch.cat([real_images, fake_images, real_images]), torch.cat([text, text, mismatched])
+            )
+            real_s, fake_s, mismatched_s = scores[:n], scores[n : 2 * n], scores[2 * n :]
+            fake_term = self.loss.d_loss(real_s, fake_s)
+            mismatch_term = self.loss.d_loss(real_s, mismatched_s)
+            penalty = self.loss.d_penalty(lambda images, d=discriminator: d(images, text)[0], real_images, fake_images)
+            attributes = attribute_loss(logits[:n], captions.measured)  # what the real images show
+            d_loss = 0.5 * (fake_term + mismatch_term)
+            total = total + d_loss + penalty + self.hparams.attribute_weight * attributes
+            adversarial.append(d_loss)
+            penalties.append(penalty)
+            terms |= {
+                f"loss/d{stage}_fake": fake_term,
+                f"loss/d{stage}_mismatch": mismatch_term,
+                f"loss/d{stage}_attributes": attributes,
+            }
+            real_scores.append(real_s)
+            fake_scores.append(fake_s)
+        caption_attributes = attribute_loss(self.caption_head(text), captions.mentioned)
+        total = total + self.hparams.caption_attribute_weight * caption_attributes
+        terms |= {
+            "loss/d": adversarial[0] + adversarial[1],
+            "loss/d_penalty": penalties[0] + penalties[1],
+            "loss/caption_attributes": caption_attributes,
+        }
+        return total, torch.cat(real_scores), torch.cat(fake_scores), terms
+
+    def generator_loss(self, real: Tensor, packed: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        captions = unpack(packed)
+        text = self.text_encoder(captions.tokens, captions.lengths)  # frozen here: D's optimizer trains it
+        low, high, kl = self.generator(self.sample_latent(len(real)), text)
+        scores_1, logits_1 = self.discriminator_1(low, text)
+        scores_2, logits_2 = self.discriminator_2(high, text)
+        adversarial_1, adversarial_2 = self.loss.g_loss(scores_1), self.loss.g_loss(scores_2)
+        attributes = attribute_loss(logits_1, captions.mentioned) + attribute_loss(logits_2, captions.mentioned)
+        total = adversarial_1 + adversarial_2 + self.hparams.kl_weight * kl + self.hparams.attribute_weight * attributes
+        terms = {
+            "loss/g": adversarial_1 + adversarial_2,
+            "loss/g1": adversarial_1,
+            "loss/g2": adversarial_2,
+            "loss/kl": kl,
+            "loss/g_attributes": attributes,
+        }
+        return total, terms
+
+    # ---- validation and test: stage II's verdict on real images with their caption and with another --------
+    def _score_real(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        images, packed = batch
+        text = self.encode(packed)
+        scores, _ = self.discriminator_2(images, text)
+        mismatched, _ = self.discriminator_2(images, text.roll(1, dims=0))
+        n = len(images)
+        self.log(f"{stage}/D(x)", self.loss.d_output(scores).mean(), sync_dist=True, batch_size=n)
+        self.log(f"{stage}/D_mismatched(x)", self.loss.d_output(mismatched).mean(), sync_dist=True, batch_size=n)
