@@ -2,7 +2,7 @@
 
     python bench/quality.py                         # MNIST and Fashion-MNIST, 8 configs each, 1,000 updates
     python bench/quality.py --data mnist --steps 200 --num-samples 10000
-    python bench/quality.py --data mnist --steps 1000 --seeds 0 1 2 --configs "reference DCGAN (PyTorch-GAN)" "dcgan + nsgan"
+    python bench/quality.py --data mnist --steps 1000 --seeds 0 1 2 --configs "reference DCGAN (PyTorch-GAN)" "default (dcgan, SN D, hinge, EMA)"
 
 Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s>`` followed by
 ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt num_samples=<n>``, run in this process through the
@@ -37,15 +37,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 import reference_dcgan  # noqa: E402  (bench/ on the path first)
 
+PLAIN_DCGAN = ["model.discriminator.spectral_norm=false", "callbacks.ema=null"]
 CONFIGS = {  # name -> train.py overrides
     "seed vanilla GAN (MLP, BCE, batch 100)": ["experiment=seed_vanilla_gan"],
     "seed MSE GAN (MLP, least squares, batch 100)": ["experiment=seed_mse_gan"],
-    "mlp + nsgan": ["model=mlp", "loss=nsgan"],
-    "mlp + lsgan": ["model=mlp", "loss=lsgan"],
-    "dcgan + nsgan": ["model=dcgan", "loss=nsgan"],
-    "dcgan + lsgan": ["model=dcgan", "loss=lsgan"],
-    "dcgan + hinge": ["model=dcgan", "loss=hinge"],
-    "dcgan + wgan_gp": ["model=dcgan", "loss=wgan_gp"],  # last: 5 critic updates per generator update
+    "mlp + nsgan": ["model=mlp", "loss=nsgan", "callbacks.ema=null"],
+    "mlp + lsgan": ["model=mlp", "loss=lsgan", "callbacks.ema=null"],
+    "default (dcgan, SN D, hinge, EMA)": [],
+    # The losses on the plain DCGAN (no spectral norm, no EMA): the earlier default was "dcgan + nsgan".
+    "dcgan + nsgan": ["model=dcgan", "loss=nsgan", *PLAIN_DCGAN],
+    "dcgan + lsgan": ["model=dcgan", "loss=lsgan", *PLAIN_DCGAN],
+    "dcgan + hinge": ["model=dcgan", "loss=hinge", *PLAIN_DCGAN],
+    "dcgan + wgan_gp": ["model=dcgan", "loss=wgan_gp", *PLAIN_DCGAN],  # last: 5 critic updates per generator update
     reference_dcgan.NAME: None,  # bench/reference_dcgan.py, not train.py
 }
 DEFAULT_CONFIGS = list(CONFIGS)
