@@ -97,6 +97,9 @@ def test_training_logs_falling_fid_keeps_best_checkpoint_and_beats_untrained(mak
             "data.batch_size=64",
             "callbacks.fid.num_samples=500",
             "logger=tensorboard",
+            # The raw weights: at 300 updates the MLP's EMA (decay 0.99) scored worse than untrained (3,477 vs
+            # 3,364 here; 2,487 without it), so this run does not say whether the FID callback tracks training.
+            "callbacks.ema=null",
         ]
     )
     result = train(cfg)

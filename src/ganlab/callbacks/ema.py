@@ -23,6 +23,9 @@ class EMA(EMAWeightAveraging):
     """
 
     def __init__(self, decay: float = 0.999, batchnorm_batches: int = 20, **kwargs: Any):
+        # Parameters only: buffers are G's fixed noise (constant; averaging it drifted it by rounding across a
+        # resume) and BatchNorm statistics (measured afresh for the averaged weights instead).
+        kwargs.setdefault("use_buffers", False)
         super().__init__(decay=decay, **kwargs)
         self.batchnorm_batches = batchnorm_batches
 
