@@ -22,7 +22,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from ganlab.data.captions import AttributeBins, CaptionGrammar
 from ganlab.data.idx_datamodule import IDXDataModule
-from ganlab.data.samplers import EpochBatches, ResumableLoader
+from ganlab.data.samplers import EpochBatches, ResumableLoader, index_batch_loader
 
 
 def caption_seed(seed: int, epoch: int, index: int) -> int:
@@ -108,12 +108,7 @@ class CaptionedDataModule(L.LightningDataModule):
             setattr(self, f"{split}_set", CaptionedImages(TensorDataset(images), attributes, self.grammar, drop))
 
     def _loader(self, dataset: CaptionedImages, batch_size: int, train: bool) -> ResumableLoader:
-        trainer = self.trainer
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = CaptionedBatches(
-            len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size
-        )
-        return ResumableLoader(dataset, batch_size=None, sampler=sampler)
+        return index_batch_loader(dataset, batch_size, train, self.seed, self.trainer, CaptionedBatches)
 
     def train_dataloader(self) -> ResumableLoader:
         return self._loader(self.train_set, self.batch_size * self.discriminator_steps, train=True)

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganlab.config import ConfigError
 from ganlab.data.idx import DataFileError, read_idx
-from ganlab.data.samplers import EpochBatches, ResumableLoader, SemiSupervisedBatches
+from ganlab.data.samplers import ResumableLoader, SemiSupervisedBatches, index_batch_loader
 from ganlab.data.sources import candidate_dirs, find_idx_files, idx_files_present
 
 log = logging.getLogger(__name__)
@@ -219,13 +219,7 @@ class IDXDataModule(L.LightningDataModule):
             )
 
     def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader:
-        trainer = self.trainer
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochBatches(
-            len(dataset), batch_size, shuffle=train, seed=self.seed, drop_last=train, rank=rank, world_size=world_size
-        )
-        # batch_size=None: the sampler yields whole index batches and TensorDataset slices them in one go.
-        return ResumableLoader(dataset, batch_size=None, sampler=sampler)
+        return index_batch_loader(dataset, batch_size, train, self.seed, self.trainer)
 
     def _check_batch_fits(self) -> None:
         """A training batch larger than the training split stops before training (Lightning would say "No training

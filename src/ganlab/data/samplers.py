@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch.utils.data import DataLoader, Sampler
 
@@ -69,6 +71,18 @@ class ResumableLoader(DataLoader):
     def load_state_dict(self, state: dict) -> None:
         if state and hasattr(self.sampler, "load_state_dict"):
             self.sampler.load_state_dict(state)
+
+
+def index_batch_loader(
+    dataset: Any, batch_size: int, train: bool, seed: int, trainer: Any, sampler_class: type = EpochBatches
+) -> ResumableLoader:
+    """This DDP rank's index batches of ``dataset`` (shuffled, the last partial batch dropped, in training), in a
+    loader that checkpoints its position. batch_size=None: the dataset slices each index batch in one go."""
+    rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+    sampler = sampler_class(
+        len(dataset), batch_size, shuffle=train, seed=seed, drop_last=train, rank=rank, world_size=world_size
+    )
+    return ResumableLoader(dataset, batch_size=None, sampler=sampler)
 
 
 class SemiSupervisedBatches(Sampler[torch.Tensor]):
