@@ -85,7 +85,44 @@ def index_batch_loader(
     return ResumableLoader(dataset, batch_size=None, sampler=sampler)
 
 
-class SemiSupervisedBatches(Sampler[torch.Tensor]):
+class PassWithDrawnPartner(Sampler[torch.Tensor]):
+    """One seeded pass of ``EpochBatches`` per epoch (sharded across ranks), each batch with partners drawn from a
+    second index set's own seeded stream of permutations, per epoch and rank, over and over. Resumable mid-epoch:
+    the pass goes on from its checkpointed position and the stream skips the draws of the batches already done."""
+
+    def __init__(self, passes: EpochBatches, partners: int, draws_per_batch: int, seed: int, rank: int):
+        self.passes, self.partners, self.draws_per_batch = passes, partners, draws_per_batch
+        self.seed, self.rank = seed, rank
+
+    def set_epoch(self, epoch: int) -> None:
+        self.passes.set_epoch(epoch)
+
+    def _stream(self):
+        # Its own seeded stream per epoch and rank: ranks draw different partners.
+        generator = torch.Generator().manual_seed(self.seed + 7919 * self.passes.epoch + 104729 * (self.rank + 1))
+        while True:
+            yield from torch.randperm(self.partners, generator=generator).tolist()
+
+    def batches_with_partners(self):
+        """(a batch of the pass, its ``draws_per_batch`` partner positions) for each batch left in this epoch."""
+        stream = self._stream()
+        for number, batch in enumerate(self.passes):
+            if number == 0:  # a resumed epoch starts past its first batches: skip their draws too
+                for _ in range((self.passes.yielded - 1) * self.draws_per_batch):
+                    next(stream)
+            yield batch, torch.tensor([next(stream) for _ in range(self.draws_per_batch)])
+
+    def state_dict(self) -> dict[str, int]:
+        return self.passes.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.passes.load_state_dict(state)
+
+    def __len__(self) -> int:
+        return len(self.passes)
+
+
+class SemiSupervisedBatches(PassWithDrawnPartner):
     """Index batches for semi-supervised training: per discriminator step, ``batch_size`` unlabelled examples
     then ``batch_size`` labelled ones, as in Salimans et al. 2016 (a labelled batch as large as the unlabelled
     one, drawn from the few labelled examples over and over). An epoch is one pass over the unlabelled examples,
@@ -103,8 +140,7 @@ class SemiSupervisedBatches(Sampler[torch.Tensor]):
         world_size: int = 1,
     ):
         self.unlabelled, self.labelled, self.batch_size, self.chunks = unlabelled, labelled, batch_size, chunks
-        self.seed, self.rank = seed, rank
-        self.unlabelled_batches = EpochBatches(
+        passes = EpochBatches(
             len(unlabelled),
             batch_size * chunks,
             shuffle=True,
@@ -113,41 +149,16 @@ class SemiSupervisedBatches(Sampler[torch.Tensor]):
             rank=rank,
             world_size=world_size,
         )
-
-    def set_epoch(self, epoch: int) -> None:
-        self.unlabelled_batches.set_epoch(epoch)
-
-    def _labelled_stream(self):
-        # Its own seeded stream per epoch and rank: ranks draw different labelled examples.
-        generator = torch.Generator().manual_seed(
-            self.seed + 7919 * self.unlabelled_batches.epoch + 104729 * (self.rank + 1)
-        )
-        while True:
-            yield from self.labelled[torch.randperm(len(self.labelled), generator=generator)].tolist()
+        super().__init__(passes, len(labelled), batch_size * chunks, seed, rank)
 
     def __iter__(self):
-        stream = self._labelled_stream()
-        for number, positions in enumerate(self.unlabelled_batches):
-            if number == 0:  # a resumed epoch starts past its first batches: skip their labelled draws too
-                for _ in range((self.unlabelled_batches.yielded - 1) * self.chunks * self.batch_size):
-                    next(stream)
+        for positions, partners in self.batches_with_partners():
             unlabelled = self.unlabelled[positions].view(self.chunks, self.batch_size)  # (k, B)
-            labelled = torch.tensor([next(stream) for _ in range(self.chunks * self.batch_size)]).view(
-                self.chunks, self.batch_size
-            )
+            labelled = self.labelled[partners].view(self.chunks, self.batch_size)
             yield torch.cat([unlabelled, labelled], dim=1).flatten()  # (k * 2B,): chunk i = [B unlabelled, B labelled]
 
-    def state_dict(self) -> dict[str, int]:
-        return self.unlabelled_batches.state_dict()
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.unlabelled_batches.load_state_dict(state)
-
-    def __len__(self) -> int:
-        return len(self.unlabelled_batches)
-
-
-class UnpairedBatches(Sampler[torch.Tensor]):
+class UnpairedBatches(PassWithDrawnPartner):
     """Index batches of two unpaired domains, (2, n): row 0 indexes domain A, row 1 domain B, no pairing implied.
 
     An epoch is one pass over the larger domain (seeded, sharded across ranks like ``EpochBatches``); the smaller
@@ -156,45 +167,16 @@ class UnpairedBatches(Sampler[torch.Tensor]):
     """
 
     def __init__(self, size_a: int, size_b: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
-        self.sizes, self.batch_size, self.seed, self.rank = (size_a, size_b), batch_size, seed, rank
         self.larger = 0 if size_a >= size_b else 1
-        self.epoch_batches = EpochBatches(
-            self.sizes[self.larger],
-            batch_size,
-            shuffle=True,
-            seed=seed,
-            drop_last=True,
-            rank=rank,
-            world_size=world_size,
+        larger, smaller = (size_a, size_b) if self.larger == 0 else (size_b, size_a)
+        passes = EpochBatches(
+            larger, batch_size, shuffle=True, seed=seed, drop_last=True, rank=rank, world_size=world_size
         )
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch_batches.set_epoch(epoch)
-
-    def _smaller_stream(self):
-        generator = torch.Generator().manual_seed(
-            self.seed + 7919 * self.epoch_batches.epoch + 104729 * (self.rank + 1)
-        )
-        while True:
-            yield from torch.randperm(self.sizes[1 - self.larger], generator=generator).tolist()
+        super().__init__(passes, smaller, batch_size, seed, rank)
 
     def __iter__(self):
-        stream = self._smaller_stream()
-        for number, rows in enumerate(self.epoch_batches):
-            if number == 0:  # a resumed epoch starts past its first batches: skip their draws too
-                for _ in range((self.epoch_batches.yielded - 1) * self.batch_size):
-                    next(stream)
-            other = torch.tensor([next(stream) for _ in range(len(rows))])
+        for rows, other in self.batches_with_partners():
             yield torch.stack([rows, other] if self.larger == 0 else [other, rows])  # (2, n)
-
-    def state_dict(self) -> dict[str, int]:
-        return self.epoch_batches.state_dict()
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch_batches.load_state_dict(state)
-
-    def __len__(self) -> int:
-        return len(self.epoch_batches)
 
 
 class TwoDomainBatches(Sampler[tuple[torch.Tensor, torch.Tensor]]):
