@@ -87,6 +87,7 @@ class IDXDataModule(L.LightningDataModule):
         self.source: Path | None = None  # the folder the files were read from, set in setup()
         # Whether other copies (system folders, the bundled sample) may stand in when root holds no files.
         self.fallback = fallback
+        self.download_failed = False  # train() and Trainer.fit both call prepare_data: an offline machine is told once
 
     # ---- where the files are --------------------------------------------------------------------------
     def _local_files(self) -> dict[str, Path] | None:
@@ -113,14 +114,14 @@ class IDXDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Download once (Lightning calls this on one process per node) when the files are not on disk."""
-        if self._local_files() is not None or not self.download or getattr(self, "_download_failed", False):
-            return  # train() and Trainer.fit both call this: an offline machine is told once
+        if self._local_files() is not None or not self.download or self.download_failed:
+            return
         from torchvision import datasets
 
         try:
             getattr(datasets, self.torchvision_name)(str(self.root), train=True, download=True)
         except Exception as err:  # offline: URLError, socket errors, HTTP errors; setup() falls back or explains
-            self._download_failed = True
+            self.download_failed = True
             log.warning(
                 "Could not download %s into %s: %s",
                 self.name,
