@@ -90,3 +90,22 @@ def test_sgan_generator_softplus_output_has_a_floor_and_no_ceiling():
     assert images.min() >= -1 and images.max() > 1  # tanh would cap at 1, and its gradient with it
     with pytest.raises(ValueError, match="model.generator.output must be one of"):
         improved_gan.Generator(output="sigmoid")
+
+
+def test_cpu_dropout_draws_nn_dropouts_mask_distribution_and_scaling():
+    from ganlab.networks.layers import Dropout
+
+    layer = Dropout(0.3)
+    x = torch.ones(400_000, requires_grad=True)
+    torch.manual_seed(0)
+    y = layer(x)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.3) < 0.005  # 400,000 draws: the standard error is 0.0007
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.7))  # survivors scaled as nn.Dropout does
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient is the same mask and scale
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y)  # seeded like every other draw: runs stay reproducible
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    assert torch.equal(Dropout(0.0)(x), x) and (Dropout(1.0)(x) == 0).all()  # the ends fall back to nn.Dropout

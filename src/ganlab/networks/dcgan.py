@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ganlab.networks.layers import check_divisible_by_4, dcgan_init
+from ganlab.networks.layers import Dropout, check_divisible_by_4, dcgan_init
 from ganlab.stabilizers import UPSAMPLING, spectral_normalize
 
 
@@ -63,11 +63,11 @@ def discriminator_trunk(
     trunk = nn.Sequential(
         nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),
         nn.LeakyReLU(0.2),
-        nn.Dropout(dropout),
+        Dropout(dropout),
         nn.Conv2d(base_channels, 2 * base_channels, 4, stride=2, padding=1, bias=not batchnorm),
         *([nn.BatchNorm2d(2 * base_channels)] if batchnorm else []),
         nn.LeakyReLU(0.2),
-        nn.Dropout(dropout),
+        Dropout(dropout),
         nn.Flatten(),
     )
     return trunk, 2 * base_channels * (height // 4) * (width // 4)
