@@ -30,6 +30,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 import ganlab.config  # noqa: F401  (registers the config schemas)
+from ganlab.console import quiet_library_messages
 from ganlab.evaluate import evaluate
 from ganlab.train import train
 
@@ -191,6 +192,7 @@ def main() -> None:
     if args.report:
         return print_tables([json.loads(line) for line in results_path.read_text().splitlines()])
 
+    quiet_library_messages()  # what train.py does: Lightning's notices and known deprecations, once per row
     configs = {name: CONFIGS[name] for name in args.configs}
     for custom in args.custom:
         name, _, overrides = custom.partition("=")
