@@ -178,7 +178,8 @@ def test_wgan_critic_weights_stay_within_the_clip_after_steps(make_cfg):
     # DCGAN's N(0, 0.02) init puts most weights beyond 0.01: the clip acted, it did not just hold trivially.
     assert (weights.abs() == clip).float().mean() > 0.2
     assert isinstance(gan.loss, WassersteinClip)
-    assert type(gan.trainer.optimizers[0]).__name__ == "RMSprop" and gan.trainer.optimizers[0].defaults["lr"] == 5e-5
+    assert type(gan.trainer.optimizers[0]).__name__ == "RMSprop" and gan.trainer.optimizers[0].defaults["lr"] == 2e-4
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in gan.discriminator.modules())  # the paper's DCGAN critic
 
 
 # ---- BEGAN -----------------------------------------------------------------------------------------------
