@@ -53,6 +53,10 @@ CONFIGS = {  # name -> train.py overrides
     reference_dcgan.NAME: None,  # bench/reference_dcgan.py, not train.py
 }
 DEFAULT_CONFIGS = list(CONFIGS)
+# What a row keeps of evaluate.py's scores: FID and KID, the class-level scores, and the k-NN fidelity (precision,
+# density) and diversity (recall, coverage) scores that see a loss of variety inside a class (docs/metrics.md).
+SCORES = ("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered")
+SCORES += ("precision", "recall", "density", "coverage")
 
 
 def compose_app(name: str, overrides: list[str], output_dir: Path):
@@ -105,19 +109,7 @@ def run_row(
         "command": f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir} && python evaluate.py {' '.join(eval_overrides)}".replace(
             f"{REPO}/", ""
         ),
-        **{
-            key: results[key]
-            for key in (
-                "fid",
-                "kid_mean",
-                "kid_std",
-                "classifier_score",
-                "coverage_kl",
-                "classes_covered",
-                "reference",
-                "num_samples",
-            )
-        },
+        **{key: results[key] for key in (*SCORES, "reference", "num_samples")},
         "extractor": results["feature_extractor"]["key"],
     }
 
@@ -127,6 +119,13 @@ def spread(values: list[float], fmt: str = "{:.1f}") -> str:
     if len(values) == 1:
         return fmt.format(values[0])
     return f"{fmt.format(statistics.mean(values))} ({fmt.format(min(values))} to {fmt.format(max(values))})"
+
+
+def pair(group: list[dict], first: str, second: str) -> str:
+    """Two k-NN scores as "a / b" (means over seeds); "-" for rows written before they were kept."""
+    if any(first not in row or second not in row for row in group):
+        return "-"
+    return f"{statistics.mean(row[first] for row in group):.2f} / {statistics.mean(row[second] for row in group):.2f}"
 
 
 def print_tables(rows: list[dict]) -> None:
@@ -140,8 +139,11 @@ def print_tables(rows: list[dict]) -> None:
         print(
             f"\n{data}: {steps} generator updates, {first['num_samples']} samples vs {first['reference']}, features {first['extractor']}\n"
         )
-        print("| config | seeds | FID | KID x 1000 | classifier score | classes covered | coverage KL | train s |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "| config | seeds | FID | KID x 1000 | precision / recall | density / coverage | classifier score "
+            "| classes covered | coverage KL | train s |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
         best = min(statistics.mean(row["fid"] for row in group) for group in groups.values())
         for name, group in groups.items():
             fids = [row["fid"] for row in group]
@@ -149,6 +151,7 @@ def print_tables(rows: list[dict]) -> None:
             fid = f"**{fid}**" if statistics.mean(fids) == best else fid
             print(
                 f"| {name} | {','.join(str(row['seed']) for row in group)} | {fid} | {spread([1000 * row['kid_mean'] for row in group])} | "
+                f"{pair(group, 'precision', 'recall')} | {pair(group, 'density', 'coverage')} | "
                 f"{spread([row['classifier_score'] for row in group], '{:.2f}')} | {spread([row['classes_covered'] for row in group], '{:g}')}/10 | "
                 f"{spread([row['coverage_kl'] for row in group], '{:.3f}')} | {spread([row['train_seconds'] for row in group], '{:.0f}')} |"
             )

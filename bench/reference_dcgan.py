@@ -166,6 +166,7 @@ def run(data: str = "mnist", steps: int = 1000, seed: int = 0, num_samples: int 
         **{
             key: results[key]
             for key in ("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered")
+            + ("precision", "recall", "density", "coverage")
         },
         "reference": f"test split ({scores.num_real} images)",
         "num_samples": num_samples,
