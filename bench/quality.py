@@ -53,10 +53,6 @@ CONFIGS = {  # name -> train.py overrides
     reference_dcgan.NAME: None,  # bench/reference_dcgan.py, not train.py
 }
 DEFAULT_CONFIGS = list(CONFIGS)
-# What a row keeps of evaluate.py's scores: FID and KID, the class-level scores, and the k-NN fidelity (precision,
-# density) and diversity (recall, coverage) scores that see a loss of variety inside a class (docs/metrics.md).
-SCORES = ("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered")
-SCORES += ("precision", "recall", "density", "coverage")
 
 
 def compose_app(name: str, overrides: list[str], output_dir: Path):
@@ -109,7 +105,7 @@ def run_row(
         "command": f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir} && python evaluate.py {' '.join(eval_overrides)}".replace(
             f"{REPO}/", ""
         ),
-        **{key: results[key] for key in (*SCORES, "reference", "num_samples")},
+        **{key: results[key] for key in (*reference_dcgan.SCORES, "reference", "num_samples")},
         "extractor": results["feature_extractor"]["key"],
     }
 

@@ -38,6 +38,12 @@ from ganlab.metrics.scores import GANScores, real_batches
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "reference DCGAN (PyTorch-GAN)"
+# What a quality row keeps of the scores (this loop's rows and bench/quality.py's): FID and KID, the class-level
+# scores, and the k-NN fidelity (precision, density) and diversity (recall, coverage) scores (docs/metrics.md).
+SCORES = (
+    *("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered"),
+    *("precision", "recall", "density", "coverage"),
+)
 
 
 def weights_init_normal(module: nn.Module) -> None:
@@ -163,11 +169,7 @@ def run(data: str = "mnist", steps: int = 1000, seed: int = 0, num_samples: int 
         "generator_updates": steps,
         "train_seconds": train_seconds,
         "command": f"python bench/reference_dcgan.py --data {data} --steps {steps} --seed {seed} --num-samples {num_samples}",
-        **{
-            key: results[key]
-            for key in ("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered")
-            + ("precision", "recall", "density", "coverage")
-        },
+        **{key: results[key] for key in SCORES},
         "reference": f"test split ({scores.num_real} images)",
         "num_samples": num_samples,
         "extractor": scores.extractor["key"],
