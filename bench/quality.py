@@ -74,9 +74,9 @@ def slug(name: str) -> str:
 def run_row(
     name: str, overrides: list[str] | None, data: str, seed: int, args: argparse.Namespace, out_root: Path
 ) -> dict:
-    if overrides is None:  # the reference loop: its own script, the same data and scores
-        return reference_dcgan.run(data, args.steps, seed, args.num_samples)
     run_dir = out_root / data / f"{slug(name)}_n{args.steps}_s{seed}"
+    if overrides is None:  # the reference loop: its own script, the same data and scores
+        return reference_dcgan.run(data, args.steps, seed, args.num_samples, save_dir=run_dir)
     if run_dir.exists():  # a stale last.ckpt there would be scored instead of this run's
         raise SystemExit(f"{run_dir} exists: remove it, or pass another --out")
     extras = (

@@ -32,6 +32,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from torch import Tensor, nn
+from torchvision.utils import save_image
 
 import ganlab.config  # noqa: F401  (registers the config schemas)
 from ganlab.metrics.scores import GANScores, real_batches
@@ -147,8 +148,17 @@ def train_reference(
     return generator, discriminator
 
 
-def run(data: str = "mnist", steps: int = 1000, seed: int = 0, num_samples: int = 2000, log_every: int = 0) -> dict:
-    """One quality row: train the reference for ``steps`` generator updates, then score it as evaluate.py would."""
+def run(
+    data: str = "mnist",
+    steps: int = 1000,
+    seed: int = 0,
+    num_samples: int = 2000,
+    log_every: int = 0,
+    save_dir: Path | None = None,
+) -> dict:
+    """One quality row: train the reference for ``steps`` generator updates, then score it as evaluate.py would.
+    ``save_dir``: also keep the trained G's weights (``generator.pt``) and a grid of 64 samples drawn after
+    ``seed_everything(0)`` (``samples.png``), for side-by-side grids with the project's runs."""
     datamodule, metrics_cfg = datamodule_for(data, seed)
     images, labels = datamodule.train_set.tensors
     train_images, _ = datamodule.on_after_batch_transfer((images, labels), 0)  # (N, 1, 28, 28) in [-1, 1]
@@ -162,6 +172,14 @@ def run(data: str = "mnist", steps: int = 1000, seed: int = 0, num_samples: int 
     with torch.no_grad():
         scores.add_generated(lambda n: generator(torch.randn(n, 100)), num_samples, metrics_cfg.batch_size)
     results = scores.compute()
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(generator.state_dict(), save_dir / "generator.pt")
+        L.seed_everything(0, verbose=False)
+        with torch.no_grad():
+            save_image(
+                generator(torch.randn(64, 100)), save_dir / "samples.png", nrow=8, normalize=True, value_range=(-1, 1)
+            )
     return {
         "data": data,
         "config": NAME,
@@ -185,6 +203,7 @@ def main() -> None:
     parser.add_argument("--log-every", type=int, default=0)
     parser.add_argument("--time-only", action="store_true", help="train only and print seconds per generator update")
     parser.add_argument("--out", type=Path, default=None, help="append the row as a JSON line to this file")
+    parser.add_argument("--save-dir", type=Path, default=None, help="keep G's weights and a 64-sample grid here")
     args = parser.parse_args()
     if args.time_only:
         datamodule, _ = datamodule_for(args.data, args.seed)
@@ -205,7 +224,7 @@ def main() -> None:
             )
         )
         return
-    row = run(args.data, args.steps, args.seed, args.num_samples, args.log_every)
+    row = run(args.data, args.steps, args.seed, args.num_samples, args.log_every, args.save_dir)
     print(json.dumps(row))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from ganlab.augment import AugmentedDiscriminator, cutout, diff_augment, transla
 from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, r1_penalty
 from ganlab.models.gan import GAN
 from ganlab.networks import dcgan
+from ganlab.stabilizers import couples_examples
 
 SHAPE = (1, 28, 28)
 
@@ -134,6 +135,36 @@ def test_nearest_upsampling_generator_has_no_transposed_convs_and_keeps_shape_an
     assert images.shape == (3, *SHAPE) and images.min() >= -1 and images.max() <= 1
     with pytest.raises(ValueError, match="upsample must be one of"):
         dcgan.Generator(upsample="bilinear")
+
+
+def test_generator_head_draws_the_image_from_full_resolution_maps():
+    """head_channels=h: the last upsampling makes h maps at full size and a 3x3 conv the image; 0 keeps DCGAN's G."""
+    plain = dcgan.Generator(latent_dim=8, base_channels=4)
+    headed = dcgan.Generator(latent_dim=8, base_channels=4, head_channels=6)
+    last = [m for m in headed.modules() if isinstance(m, nn.Conv2d)][-1]
+    assert (last.in_channels, last.out_channels, last.kernel_size) == (6, 1, (3, 3))
+    assert not any(isinstance(m, nn.Conv2d) and not isinstance(m, nn.ConvTranspose2d) for m in plain.modules())
+    for generator in (headed, dcgan.Generator(latent_dim=8, base_channels=4, head_channels=6, upsample="nearest")):
+        images = generator(torch.randn(3, 8) * 10)
+        assert images.shape == (3, *SHAPE) and images.min() >= -1 and images.max() <= 1
+    with pytest.raises(ValueError, match="head_channels"):
+        dcgan.Generator(head_channels=-1)
+
+
+def test_deep_discriminator_has_five_spectrally_normalized_convs_and_scores_each_example_alone():
+    """model.discriminator.deep: SNGAN's standard CNN D at 28x28; per-example (no batch statistics), so real and
+    fake share one forward and the per-example penalties stay allowed."""
+    torch.manual_seed(0)
+    discriminator = dcgan.Discriminator(base_channels=4, dropout=0.0, spectral_norm=True, deep=True)
+    convs = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
+    assert [(m.kernel_size, m.stride) for m in convs] == [((3, 3), (1, 1)), ((4, 4), (2, 2))] * 2 + [((3, 3), (1, 1))]
+    assert all(hasattr(m, "parametrizations") for m in convs)
+    images = torch.randn(6, *SHAPE)
+    scores = discriminator(images)
+    assert scores.shape == (6,)
+    discriminator.eval()  # no power iteration: the same weights for both calls
+    assert torch.allclose(discriminator(images)[:2], discriminator(images[:2]), atol=1e-6)
+    assert not couples_examples(discriminator)
 
 
 # ---- BatchNorm in D --------------------------------------------------------------------------------------

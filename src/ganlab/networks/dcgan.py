@@ -19,7 +19,10 @@ def _up(in_channels: int, out_channels: int, upsample: str, bias: bool) -> list[
 class Generator(nn.Module):
     """z -> dense -> (2c, H/4, W/4) -> up 2x -> (c, H/2, W/2) -> up 2x -> (C, H, W) -> tanh, c = base_channels.
 
-    ``upsample``: "transposed" (4x4 stride-2 transposed convs) or "nearest" (nearest 2x + 3x3 conv)."""
+    ``upsample``: "transposed" (4x4 stride-2 transposed convs) or "nearest" (nearest 2x + 3x3 conv).
+    ``head_channels``: 0 maps the second upsampling straight to the image; h > 0 maps it to h feature maps at full
+    resolution (BatchNorm, ReLU) and a 3x3 conv makes the image from them, as the G of PyTorch-GAN's and
+    StudioGAN's DCGANs do: the last layer then draws each pixel from h maps instead of from c maps at half size."""
 
     def __init__(
         self,
@@ -27,9 +30,12 @@ class Generator(nn.Module):
         base_channels: int = 64,
         image_shape: tuple[int, int, int] = (1, 28, 28),
         upsample: str = "transposed",
+        head_channels: int = 0,
     ):
         super().__init__()
         check_divisible_by_4(image_shape, "dcgan")
+        if head_channels < 0:
+            raise ValueError(f"model.generator.head_channels must be 0 (no head) or positive, got {head_channels}")
         if upsample not in UPSAMPLING:
             raise ValueError(f"model.generator.upsample must be one of {UPSAMPLING}, got {upsample!r}")
         channels, height, width = image_shape
@@ -43,7 +49,16 @@ class Generator(nn.Module):
             *_up(2 * base_channels, base_channels, upsample, bias=False),
             nn.BatchNorm2d(base_channels),
             nn.ReLU(),
-            *_up(base_channels, channels, upsample, bias=True),
+            *(
+                _up(base_channels, channels, upsample, bias=True)
+                if not head_channels
+                else [
+                    *_up(base_channels, head_channels, upsample, bias=False),
+                    nn.BatchNorm2d(head_channels),
+                    nn.ReLU(),
+                    nn.Conv2d(head_channels, channels, 3, padding=1),
+                ]
+            ),
             nn.Tanh(),
         )
         self.apply(dcgan_init)
@@ -54,12 +69,29 @@ class Generator(nn.Module):
 
 
 def discriminator_trunk(
-    base_channels: int, dropout: float, image_shape: tuple[int, int, int], batchnorm: bool = False
+    base_channels: int,
+    dropout: float,
+    image_shape: tuple[int, int, int],
+    batchnorm: bool = False,
+    deep: bool = False,
 ) -> tuple[nn.Sequential, int]:
     """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
-    (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer)."""
+    (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer).
+    ``deep``: SNGAN's "standard CNN" D (Miyato et al. 2018, table 3) sized for 28x28: a 3x3 conv before each
+    strided one and one after the last (c, c, 2c, 2c, 4c channels): five convs instead of two."""
     check_divisible_by_4(image_shape, "dcgan")
     channels, height, width = image_shape
+    if deep:
+        c = base_channels
+        trunk = nn.Sequential(
+            *_conv_act(channels, c, 3, 1, dropout),
+            *_conv_act(c, c, 4, 2, dropout),
+            *_conv_act(c, 2 * c, 3, 1, dropout),
+            *_conv_act(2 * c, 2 * c, 4, 2, dropout, batchnorm),
+            *_conv_act(2 * c, 4 * c, 3, 1, dropout),
+            nn.Flatten(),
+        )
+        return trunk, 4 * c * (height // 4) * (width // 4)
     trunk = nn.Sequential(
         nn.Conv2d(channels, base_channels, 4, stride=2, padding=1),
         nn.LeakyReLU(0.2),
@@ -71,6 +103,19 @@ def discriminator_trunk(
         nn.Flatten(),
     )
     return trunk, 2 * base_channels * (height // 4) * (width // 4)
+
+
+def _conv_act(
+    in_channels: int, out_channels: int, kernel: int, stride: int, dropout: float, batchnorm: bool = False
+) -> list[nn.Module]:
+    """A conv (3x3 stride 1, or 4x4 stride 2: half size), optional BatchNorm, LeakyReLU(0.2), dropout."""
+    padding = 1
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=not batchnorm),
+        *([nn.BatchNorm2d(out_channels)] if batchnorm else []),
+        nn.LeakyReLU(0.2),
+        *([Dropout(dropout)] if dropout else []),
+    ]
 
 
 class Discriminator(nn.Module):
@@ -88,9 +133,10 @@ class Discriminator(nn.Module):
         image_shape: tuple[int, int, int] = (1, 28, 28),
         spectral_norm: bool = False,
         batchnorm: bool = False,
+        deep: bool = False,
     ):
         super().__init__()
-        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm)
+        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm, deep)
         self.net = nn.Sequential(
             *trunk, nn.Linear(feature_dim, 1)
         )  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm)
