@@ -85,3 +85,27 @@ def test_scale_lr_multiplies_both_learning_rates_by_the_world_size_rule(make_cfg
     d_opt, g_opt = model.configure_optimizers()
     assert d_opt.param_groups[0]["lr"] == pytest.approx(1e-4 * factor)
     assert g_opt.param_groups[0]["lr"] == pytest.approx(3e-4 * factor)
+
+
+@pytest.mark.parametrize(
+    ("network", "together"),
+    [("mlp", True), ("dcgan", False)],  # on this CPU: an MLP D in one forward, a convolutional D in two
+)
+def test_discriminator_scores_real_and_fake_in_one_forward_unless_convolutional_on_a_cpu(network, together):
+    """The two ways give the same scores (D has no batch statistics here); only the speed differs."""
+    torch.manual_seed(0)
+    gan = GAN(
+        generator={"_target_": f"ganlab.networks.{network}.Generator", "latent_dim": 8},
+        discriminator={"_target_": f"ganlab.networks.{network}.Discriminator"}
+        | ({"dropout": 0.0} if network == "dcgan" else {}),
+        loss={"_target_": "ganlab.losses.Hinge"},
+        optimizer={"discriminator": {"_target_": "torch.optim.Adam"}, "generator": {"_target_": "torch.optim.Adam"}},
+        latent_dim=8,
+    )
+    batches = []
+    gan.discriminator.register_forward_pre_hook(lambda module, args: batches.append(len(args[0])))
+    real, fake, labels = torch.rand(6, 1, 28, 28), torch.rand(6, 1, 28, 28), torch.zeros(6)
+    (real_scores, _), (fake_scores, _) = gan.discriminate_real_and_fake(real, fake, labels)
+    assert batches == ([12] if together else [6, 6])
+    assert torch.allclose(real_scores, gan.discriminator(real), atol=1e-5)
+    assert torch.allclose(fake_scores, gan.discriminator(fake), atol=1e-5)

@@ -110,7 +110,7 @@ def test_diffaugment_reaches_real_and_fake_batches_in_both_updates_and_not_valid
     seen = []
     model.discriminator.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
     real = torch.rand(8, *SHAPE) * 0.5 + 0.5  # no exact zeros; G's tanh output has none either
-    model.discriminator_loss(real, torch.zeros(8))  # D(real) and D(fake): one forward over both, concatenated
+    model.discriminator_loss(real, torch.zeros(8))  # D(real) and D(fake) (two forwards: a conv D on a CPU)
     model.generator_loss(real, torch.zeros(8))  # D(G(z))
     images = torch.cat(seen)
     assert len(images) == 3 * 8  # 8 real, 8 fake, 8 fake in G's update

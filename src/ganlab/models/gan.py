@@ -297,19 +297,27 @@ class GAN(L.LightningModule):
         """D's (scores, auxiliary outputs) for a real chunk and its fakes. One forward over both, concatenated, when
         D has no batch statistics (then each example's output depends on that example alone: the same math, in
         one larger matrix product instead of two); two forwards when D has BatchNorm, which must see real and fake
-        batches apart. Dropout masks are drawn once for the 2B rows instead of twice for B."""
-        if not self._discriminator_is_per_example():
+        batches apart, and for a convolutional D on a CPU, where the doubled batch is slower (below). Dropout masks
+        are drawn once for the 2B rows instead of twice for B."""
+        if not self._scores_real_and_fake_together():
             return self.discriminate(real, labels), self.discriminate(fake, labels)
         scores, aux = self.discriminate(torch.cat([real, fake]), torch.cat([labels, labels]))
         n = len(real)
         halves = [(a[:n], a[n:]) if isinstance(a, Tensor) and a.dim() and len(a) == 2 * n else (a, a) for a in aux]
         return (scores[:n], tuple(h[0] for h in halves)), (scores[n:], tuple(h[1] for h in halves))
 
-    def _discriminator_is_per_example(self) -> bool:
-        """No discriminator couples the examples of a batch (BatchNorm, or a layer marked ``batch_dependent``)."""
-        if getattr(self, "_per_example_d", None) is None:
-            self._per_example_d = not any(couples_examples(net) for net in self.discriminator_networks())
-        return self._per_example_d
+    def _scores_real_and_fake_together(self) -> bool:
+        """Whether D scores real and fake in one forward: no discriminator couples the examples of a batch
+        (BatchNorm, or a layer marked ``batch_dependent``), and D is not convolutional on a CPU. There oneDNN's
+        convolutions at 28x28 take longer for one batch of 2B than for two of B (the default five-conv D's forward
+        and backward: 105 against 91 ms at B = 64, 157 against 127 ms at B = 100; docs/performance.md); an MLP D
+        and any D on a GPU gain from the larger product."""
+        if getattr(self, "_together", None) is None:
+            networks = self.discriminator_networks()
+            per_example = not any(couples_examples(net) for net in networks)
+            convolutional = any(isinstance(m, nn.Conv2d) for net in networks for m in net.modules())
+            self._together = per_example and not (convolutional and self.device.type == "cpu")
+        return self._together
 
     def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """(loss to minimize, terms to log), for as many fakes as there are real images in the chunk."""
