@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     tiles = []
     for spec in args.grids:
-        title, _, path = spec.partition("=")
+        title, _, path = spec.rpartition("=")  # titles may hold "=" (experiment=quality), paths do not
         tiles.append(titled_grid(title, samples(Path(path))))
     gap = 6
     canvas = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), tiles[0].height), "white")
