@@ -109,3 +109,27 @@ def test_discriminator_scores_real_and_fake_in_one_forward_unless_convolutional_
     assert batches == ([12] if together else [6, 6])
     assert torch.allclose(real_scores, gan.discriminator(real), atol=1e-5)
     assert torch.allclose(fake_scores, gan.discriminator(fake), atol=1e-5)
+
+
+def test_two_forwards_run_one_spectral_norm_power_iteration_per_discriminator_update():
+    """A spectral-norm D scored in two forwards (a conv D on a CPU) updates its power-iteration vectors once per D
+    update, as the one forward over both does: the same scores and the same vectors after it."""
+    parts = dict(
+        generator={"_target_": "ganlab.networks.dcgan.Generator", "latent_dim": 8, "base_channels": 4},
+        discriminator={"_target_": "ganlab.networks.dcgan.Discriminator", "base_channels": 4, "dropout": 0.0}
+        | {"spectral_norm": True, "deep": True},
+        loss={"_target_": "ganlab.losses.Hinge"},
+        optimizer={"discriminator": {"_target_": "torch.optim.Adam"}, "generator": {"_target_": "torch.optim.Adam"}},
+        latent_dim=8,
+    )
+    torch.manual_seed(0)
+    apart, together = GAN(**parts), GAN(**parts)
+    together.load_state_dict(apart.state_dict())
+    together._together = True  # force the one forward
+    real, fake, labels = torch.rand(5, 1, 28, 28), torch.rand(5, 1, 28, 28), torch.zeros(5)
+    (real_a, _), (fake_a, _) = apart.discriminate_real_and_fake(real, fake, labels)
+    (real_t, _), (fake_t, _) = together.discriminate_real_and_fake(real, fake, labels)
+    assert not apart._scores_real_and_fake_together()
+    assert torch.allclose(real_a, real_t, atol=1e-5) and torch.allclose(fake_a, fake_t, atol=1e-5)
+    for name, value in apart.discriminator.state_dict().items():
+        assert torch.allclose(value, together.discriminator.state_dict()[name], atol=1e-6), name  # _u, _v too

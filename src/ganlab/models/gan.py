@@ -31,6 +31,7 @@ import torch
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torchmetrics.classification import MulticlassAccuracy
 
 from ganlab.augment import with_augment
@@ -300,7 +301,10 @@ class GAN(L.LightningModule):
         batches apart, and for a convolutional D on a CPU, where the doubled batch is slower (below). Dropout masks
         are drawn once for the 2B rows instead of twice for B."""
         if not self._scores_real_and_fake_together():
-            return self.discriminate(real, labels), self.discriminate(fake, labels)
+            # Each parametrized weight (spectral norm) computed once for both forwards: one power iteration per
+            # D update, as with the one forward, instead of one per forward.
+            with parametrize.cached():
+                return self.discriminate(real, labels), self.discriminate(fake, labels)
         scores, aux = self.discriminate(torch.cat([real, fake]), torch.cat([labels, labels]))
         n = len(real)
         halves = [(a[:n], a[n:]) if isinstance(a, Tensor) and a.dim() and len(a) == 2 * n else (a, a) for a in aux]
