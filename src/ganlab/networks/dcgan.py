@@ -76,8 +76,8 @@ def discriminator_trunk(
     deep: bool = False,
 ) -> tuple[nn.Sequential, int]:
     """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
-    (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer).
-    ``deep``: SNGAN's "standard CNN" D (Miyato et al. 2018, table 3) sized for 28x28: a 3x3 conv before each
+    (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer;
+    with ``deep``, after the second strided conv). ``deep``: SNGAN's "standard CNN" D (Miyato et al. 2018, table 3) sized for 28x28: a 3x3 conv before each
     strided one and one after the last (c, c, 2c, 2c, 4c channels): five convs instead of two."""
     check_divisible_by_4(image_shape, "dcgan")
     channels, height, width = image_shape
@@ -109,9 +109,8 @@ def _conv_act(
     in_channels: int, out_channels: int, kernel: int, stride: int, dropout: float, batchnorm: bool = False
 ) -> list[nn.Module]:
     """A conv (3x3 stride 1, or 4x4 stride 2: half size), optional BatchNorm, LeakyReLU(0.2), dropout."""
-    padding = 1
     return [
-        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=not batchnorm),
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=1, bias=not batchnorm),
         *([nn.BatchNorm2d(out_channels)] if batchnorm else []),
         nn.LeakyReLU(0.2),
         *([Dropout(dropout)] if dropout else []),
