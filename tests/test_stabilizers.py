@@ -152,8 +152,8 @@ def test_generator_head_draws_the_image_from_full_resolution_maps():
 
 
 def test_deep_discriminator_has_five_spectrally_normalized_convs_and_scores_each_example_alone():
-    """model.discriminator.deep: SNGAN's standard CNN D at 28x28; per-example (no batch statistics), so real and
-    fake share one forward and the per-example penalties stay allowed."""
+    """model.discriminator.deep: SNGAN's standard CNN D at 28x28; per-example (no batch statistics), so the
+    per-example penalties stay allowed and real and fake may share one forward (on a GPU)."""
     torch.manual_seed(0)
     discriminator = dcgan.Discriminator(base_channels=4, dropout=0.0, spectral_norm=True, deep=True)
     convs = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
