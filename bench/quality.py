@@ -2,7 +2,7 @@
 
     python bench/quality.py                         # MNIST and Fashion-MNIST, 8 configs each, 1,000 updates
     python bench/quality.py --data mnist --steps 200 --num-samples 10000
-    python bench/quality.py --data mnist --steps 1000 --seeds 0 1 2 --configs "reference DCGAN (PyTorch-GAN)" "default (dcgan, five-conv SN D, hinge, Adam 5e-4, EMA)"
+    python bench/quality.py --data mnist --steps 1000 --seeds 0 1 2 --configs "reference DCGAN (PyTorch-GAN)" "default (dcgan, five-conv SN D, hinge, Adam 2e-3, EMA)"
 
 Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s>`` followed by
 ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt num_samples=<n>``, run in this process through the
@@ -48,7 +48,8 @@ CONFIGS = {  # name -> train.py overrides
     "seed MSE GAN (MLP, least squares, batch 100)": ["experiment=seed_mse_gan"],
     "mlp + nsgan": ["model=mlp", "loss=nsgan", "callbacks.ema=null"],
     "mlp + lsgan": ["model=mlp", "loss=lsgan", "callbacks.ema=null"],
-    "default (dcgan, five-conv SN D, hinge, Adam 5e-4, EMA)": [],
+    "default (dcgan, five-conv SN D, hinge, Adam 2e-3, EMA)": [],
+    "experiment=quality": ["experiment=quality"],
     # The losses on the plain DCGAN (no spectral norm, no EMA): the earlier default was "dcgan + nsgan".
     "dcgan + nsgan": ["model=dcgan", "loss=nsgan", *PLAIN_DCGAN],
     "dcgan + lsgan": ["model=dcgan", "loss=lsgan", *PLAIN_DCGAN],
