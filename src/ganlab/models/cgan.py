@@ -48,6 +48,7 @@ class ConditionalGAN(GAN):
         )  # (N * S,): row i is class i
 
     def on_fit_start(self) -> None:
+        super().on_fit_start()
         if getattr(self.trainer.datamodule, "labels_per_class", None) is not None:
             raise ValueError(
                 f"{type(self).__name__} conditions on every training label; set data.labels_per_class=null (hidden labels are for model=sgan)"

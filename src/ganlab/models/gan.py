@@ -36,6 +36,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ganlab.augment import with_augment
 from ganlab.checkpoints import current_target, legacy_hparams, repair_epoch_progress
+from ganlab.cpu_allocator import keep_freed_memory
 from ganlab.stabilizers import couples_examples
 
 PRIORS = ("normal", "uniform")
@@ -197,6 +198,10 @@ class GAN(L.LightningModule):
             net.train(mode)
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
+
+    def on_fit_start(self) -> None:
+        if self.device.type == "cpu":
+            keep_freed_memory()  # glibc: no page faults on every step's activations (ganlab/cpu_allocator.py)
 
     def setup(self, stage: str) -> None:
         """Data-dependent initialization for networks that have one (weight normalization, Salimans & Kingma 2016):
