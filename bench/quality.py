@@ -73,7 +73,9 @@ def compose_app(name: str, overrides: list[str], output_dir: Path):
 
 
 def slug(name: str) -> str:
-    return name.split(" (")[0].replace(" + ", "_").replace(", ", "_").replace(" ", "_").replace("/", "-")
+    # No "=" in a run dir: a path with one breaks the ckpt_path= override that scores it.
+    short = name.split(" (")[0].replace(" + ", "_").replace(", ", "_").replace(" ", "_")
+    return short.replace("/", "-").replace("=", "-")
 
 
 def run_row(
@@ -82,7 +84,10 @@ def run_row(
     run_dir = out_root / data / f"{slug(name)}_n{args.steps}_s{seed}"
     if overrides is None:  # the reference loop: its own script, the same data and scores
         return reference_dcgan.run(data, args.steps, seed, args.num_samples, save_dir=run_dir)
-    if run_dir.exists():  # a stale last.ckpt there would be scored instead of this run's
+    if args.score_existing:
+        if not (run_dir / "checkpoints" / "last.ckpt").exists():
+            raise SystemExit(f"{run_dir}/checkpoints/last.ckpt not found: train it first (without --score-existing)")
+    elif run_dir.exists():  # a stale last.ckpt there would be scored instead of this run's
         raise SystemExit(f"{run_dir} exists: remove it, or pass another --out")
     extras = (
         [] if args.fid_callback else ["callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
@@ -97,10 +102,19 @@ def run_row(
         *extras,
     ]
     eval_overrides = [f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"num_samples={args.num_samples}", f"data={data}"]
-    start = time.perf_counter()
-    train(compose_app("train", train_overrides, run_dir))
-    train_seconds = time.perf_counter() - start
+    if args.score_existing:  # from the run's start (its provenance record) to its last checkpoint
+        train_seconds = (run_dir / "checkpoints" / "last.ckpt").stat().st_mtime - (
+            run_dir / "provenance.yaml"
+        ).stat().st_mtime
+    else:
+        start = time.perf_counter()
+        train(compose_app("train", train_overrides, run_dir))
+        train_seconds = time.perf_counter() - start
     results = evaluate(compose_app("evaluate", eval_overrides, run_dir / "evaluate"))
+    if results["global_step"] != args.steps:
+        raise SystemExit(
+            f"{run_dir}: its last.ckpt is at {results['global_step']} generator updates, not --steps {args.steps}"
+        )
     return {
         "data": data,
         "config": name,
@@ -190,6 +204,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench" / "quality")
     parser.add_argument(
         "--report", action="store_true", help="only print the tables of the rows in <out>/results.jsonl"
+    )
+    parser.add_argument(
+        "--score-existing",
+        action="store_true",
+        help="score runs already trained under --out (e.g. after their scoring failed) instead of training them",
     )
     args = parser.parse_args()
     results_path = args.out / "results.jsonl"
