@@ -77,8 +77,9 @@ def discriminator_trunk(
 ) -> tuple[nn.Sequential, int]:
     """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
     (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer;
-    with ``deep``, after the second strided conv). ``deep``: SNGAN's "standard CNN" D (Miyato et al. 2018, table 3) sized for 28x28: a 3x3 conv before each
-    strided one and one after the last (c, c, 2c, 2c, 4c channels): five convs instead of two."""
+    with ``deep``, after the second strided conv). ``deep``: SNGAN's "standard CNN" D (Miyato et al. 2018,
+    table 3) sized for 28x28: a 3x3 conv before each strided one and one after the last (c, c, 2c, 2c, 4c
+    channels): five convs instead of two."""
     check_divisible_by_4(image_shape, "dcgan")
     channels, height, width = image_shape
     if deep:
