@@ -27,6 +27,7 @@ from ganlab.models.began import BEGAN
 from ganlab.models.cgan import ConditionalGAN
 from ganlab.models.gan import GAN
 from ganlab.models.sgan import SemiSupervisedGAN
+from ganlab.networks.dcgan import Generator as DCGANGenerator
 from ganlab.sample import sample
 from ganlab.train import train
 
@@ -194,6 +195,21 @@ def test_began_k_stays_in_unit_interval_and_follows_the_equilibrium():
     # M = L(x) + |gamma L(x) - L(G(z))|: at equilibrium it is L(x) alone.
     metrics = loss.metrics(torch.tensor([0.4, 0.4]), torch.tensor([0.3, 0.3]))
     assert torch.isclose(metrics["began/convergence"], torch.tensor(0.4))
+
+
+def test_began_preset_has_batchnorm_generator_and_bottleneck_batchnorm_discriminator(make_cfg):
+    """What took the CPU-sized BEGAN from one digit to ten (docs/variants.md): DCGAN's BatchNorm G, and BatchNorm
+    at D's bottleneck, which makes a fake's reconstruction depend on its batch, so real and fake are scored apart."""
+    gan = train(make_cfg(small("began", "trainer.max_steps=2")))["model"]
+    assert isinstance(gan.generator, DCGANGenerator)
+    bottleneck = [m for m in gan.discriminator.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    # Per update: real and fake apart in D's step, the fakes again in G's: 3 batches, 2 updates.
+    assert len(bottleneck) == 2 and all(m.num_batches_tracked == 3 * 2 for m in bottleneck)
+    assert not gan._scores_real_and_fake_together()
+    gan.discriminator.train()
+    images = torch.rand(8, 1, 28, 28) * 2 - 1
+    alone, in_other_batch = gan.discriminator(images[:4]), gan.discriminator(torch.cat([images[:4], -images[4:]]))[:4]
+    assert not torch.allclose(alone, in_other_batch)  # the batch's statistics reach each score
 
 
 def test_began_k_moves_and_stays_in_unit_interval_in_training(make_cfg):

@@ -2,7 +2,11 @@
 to go down, nearest-neighbour upsampling to go up, and an embedding of size h between encoder and decoder.
 
 The discriminator is an autoencoder; its score is the per-example reconstruction error L(v) = mean |v - D(v)|
-(BEGAN's eta = 1), which is what loss=began plays on. G has the decoder's architecture (its own weights).
+(BEGAN's eta = 1), which is what loss=began plays on. ``batchnorm`` puts BatchNorm at its bottleneck (on the
+embedding h and on the decoder's projection of it), as PyTorch-GAN's BEGAN does: a batch of fakes is then
+reconstructed through its own statistics, and at CPU sizes that is what keeps G from collapsing to one digit
+(docs/variants.md). ``Generator`` is the paper's G, the decoder's architecture with its own weights;
+conf/model/began.yaml uses DCGAN's BatchNorm generator instead, which learned where this one collapsed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ def _conv_block(in_channels: int, out_channels: int, convs: int) -> list[nn.Modu
     return layers
 
 
+def _bottleneck_norm(features: int, batchnorm: bool) -> list[nn.Module]:
+    return [nn.BatchNorm1d(features), nn.ELU()] if batchnorm else []
+
+
 class Decoder(nn.Module):
     """h -> linear -> (n, H/4, W/4) -> [convs, 2x nearest upsampling] x 2 -> convs -> 3x3 conv -> (C, H, W), n = base_channels."""
 
@@ -28,12 +36,15 @@ class Decoder(nn.Module):
         base_channels: int = 32,
         convs_per_scale: int = 2,
         image_shape: tuple[int, int, int] = (1, 28, 28),
+        batchnorm: bool = False,
     ):
         super().__init__()
         check_divisible_by_4(image_shape, "began")
         channels, height, width = image_shape
         self.start_shape = (base_channels, height // 4, width // 4)
-        self.project = nn.Linear(hidden_dim, base_channels * (height // 4) * (width // 4))
+        size = base_channels * (height // 4) * (width // 4)
+        self.project = nn.Linear(hidden_dim, size)
+        self.project_norm = nn.Sequential(*_bottleneck_norm(size, batchnorm))  # apart: older checkpoints' keys hold
         layers: list[nn.Module] = []
         for _ in range(2):
             layers += [
@@ -47,7 +58,7 @@ class Decoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.net(self.project(h).view(h.shape[0], *self.start_shape))  # (B, h) -> (B, C, H, W)
+        return self.net(self.project_norm(self.project(h)).view(h.shape[0], *self.start_shape))  # (B, h) -> (B, C, H, W)
 
 
 class Encoder(nn.Module):
@@ -59,6 +70,7 @@ class Encoder(nn.Module):
         base_channels: int = 32,
         convs_per_scale: int = 2,
         image_shape: tuple[int, int, int] = (1, 28, 28),
+        batchnorm: bool = False,
     ):
         super().__init__()
         check_divisible_by_4(image_shape, "began")
@@ -75,6 +87,7 @@ class Encoder(nn.Module):
             *_conv_block(3 * n, 3 * n, convs_per_scale),
             nn.Flatten(),
             nn.Linear(3 * n * (height // 4) * (width // 4), hidden_dim),
+            *_bottleneck_norm(hidden_dim, batchnorm),
         ]
         self.net = nn.Sequential(*layers)
 
@@ -110,10 +123,11 @@ class Discriminator(nn.Module):
         base_channels: int = 32,
         convs_per_scale: int = 2,
         image_shape: tuple[int, int, int] = (1, 28, 28),
+        batchnorm: bool = False,
     ):
         super().__init__()
-        self.encoder = Encoder(hidden_dim, base_channels, convs_per_scale, image_shape)
-        self.decoder = Decoder(hidden_dim, base_channels, convs_per_scale, image_shape)
+        self.encoder = Encoder(hidden_dim, base_channels, convs_per_scale, image_shape, batchnorm)
+        self.decoder = Decoder(hidden_dim, base_channels, convs_per_scale, image_shape, batchnorm)
 
     def reconstruct(self, images: Tensor) -> Tensor:
         return self.decoder(self.encoder(images))  # (B, C, H, W)
