@@ -57,8 +57,8 @@ class Decoder(nn.Module):
         ]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, h: Tensor) -> Tensor:
-        return self.net(self.project_norm(self.project(h)).view(h.shape[0], *self.start_shape))  # (B, h) -> (B, C, H, W)
+    def forward(self, h: Tensor) -> Tensor:  # (B, h) -> (B, C, H, W)
+        return self.net(self.project_norm(self.project(h)).view(h.shape[0], *self.start_shape))
 
 
 class Encoder(nn.Module):
