@@ -91,13 +91,14 @@ class GAN(L.LightningModule):
         self.loss = instantiate(loss)
         self.build_networks(generator, discriminator)
         for network in self.critic_networks():
-            self.loss.check_discriminator(network)  # e.g. BatchNorm in D with a per-example penalty
+            # The pairing first: it is the fix that matters when D cannot serve the loss at all.
             d_score = getattr(network, "score", "logit")
             if d_score != self.loss.score:
                 raise ValueError(
                     f"loss {type(self.loss).__name__} needs a discriminator that scores by {self.loss.score}, but "
                     f"{type(network).__name__} scores by {d_score}: model=began goes with loss=began (experiment=began)"
                 )
+            self.loss.check_discriminator(network)  # e.g. BatchNorm in D with a per-example penalty
         # A buffer, not an attribute: it moves with the module, and checkpoints keep it, so sample grids stay
         # comparable across epochs and across a resume.
         self.register_buffer("fixed_noise", self.sample_latent(num_fixed_samples))
