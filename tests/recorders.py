@@ -21,3 +21,13 @@ class InitialWeights(L.Callback):
 
 def find(trainer: L.Trainer, kind: type) -> L.Callback:
     return next(callback for callback in trainer.callbacks if isinstance(callback, kind))
+
+
+class LearningRates(L.Callback):
+    """The first parameter group's learning rate of every optimizer, as each training batch starts."""
+
+    def __init__(self):
+        self.used: list[list[float]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        self.used.append([optimizer.param_groups[0]["lr"] for optimizer in trainer.optimizers])

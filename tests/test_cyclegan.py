@@ -25,7 +25,7 @@ from ganlab.sample import sample
 from ganlab.train import train
 
 from conftest import app_config, compose_config
-from recorders import InitialWeights, find
+from recorders import InitialWeights, LearningRates, find
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("generator_ab.", "generator_ba.", "discriminator_a.", "discriminator_b.")
@@ -114,7 +114,7 @@ def test_every_loss_trains_all_four_networks(make_cfg, loss):
             f"loss={loss}",
             "loss.discriminator_steps=1",
             "trainer.max_steps=2",
-            "callbacks.translation_metrics=null",
+            "callbacks.fid=null",
             "callbacks.best_fid_checkpoint=null",
             "+callbacks.initial._target_=recorders.InitialWeights",
         ]
@@ -135,23 +135,18 @@ def test_began_loss_needs_its_own_discriminator(make_cfg):
 
 
 def test_learning_rates_decay_linearly_to_zero(make_cfg):
-    result = train(
-        make_cfg(
-            [
-                *SMALL,
-                "trainer.max_steps=4",
-                "model.lr_decay_start=2",
-                "callbacks.translation_metrics=null",
-                "callbacks.best_fid_checkpoint=null",
-            ]
-        )
-    )
-    gan = result["model"]
-    assert [gan.lr_factor(step) for step in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.0]
-    d_opt, g_opt = result["trainer"].optimizers
-    assert g_opt.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5) and d_opt.param_groups[0]["lr"] == pytest.approx(
-        2e-4 * 0.5
-    )  # step 3's
+    """A Lightning lr_scheduler per optimizer, a function of the generator update: the rates each update used."""
+    overrides = [
+        "trainer.max_steps=4",
+        "model.lr_decay_start=2",
+        "callbacks.fid=null",
+        "callbacks.best_fid_checkpoint=null",
+    ]
+    result = train(make_cfg([*SMALL, *overrides, "+callbacks.rates._target_=recorders.LearningRates"]))
+    assert [result["model"].lr_factor(step) for step in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    rates = find(result["trainer"], LearningRates).used
+    expected = [[2e-4 * factor] * 2 for factor in (1.0, 1.0, 1.0, 0.5)]  # (D, G) at updates 0-3
+    assert torch.allclose(torch.tensor(rates), torch.tensor(expected))
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +156,7 @@ def run_dir(tmp_path_factory):
     result = train(
         compose_config(
             run_dir,
-            [*SMALL, "trainer.max_steps=4", "callbacks=[default,translation_metrics,ema]", "callbacks.ema.decay=0.5"],
+            [*SMALL, "trainer.max_steps=4", "callbacks=[default,ema]", "callbacks.ema.decay=0.5"],
         )
     )
     metrics = result["metrics"]

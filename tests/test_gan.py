@@ -43,7 +43,7 @@ def test_fixed_noise_is_a_saved_buffer():
 
 def test_optimizers_are_discriminator_then_generator_with_their_own_settings():
     model = GAN(**PARTS)
-    d_opt, g_opt = model.configure_optimizers()
+    (d_opt, g_opt), _ = model.configure_optimizers()
     assert isinstance(d_opt, torch.optim.Adam) and isinstance(g_opt, torch.optim.SGD)
     assert {id(p) for group in d_opt.param_groups for p in group["params"]} == {
         id(p) for p in model.discriminator.parameters()
@@ -82,7 +82,7 @@ def test_scale_lr_multiplies_both_learning_rates_by_the_world_size_rule(make_cfg
     )
     model = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
     model._trainer = SimpleNamespace(world_size=4)
-    d_opt, g_opt = model.configure_optimizers()
+    (d_opt, g_opt), _ = model.configure_optimizers()
     assert d_opt.param_groups[0]["lr"] == pytest.approx(1e-4 * factor)
     assert g_opt.param_groups[0]["lr"] == pytest.approx(3e-4 * factor)
 

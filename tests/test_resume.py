@@ -97,7 +97,7 @@ MODELS = {
         "model.pool_size=6",
         "model.lr_decay_start=5",
         "trainer.val_check_interval=null",
-        "callbacks.translation_metrics=null",
+        "callbacks.fid=null",
     ],
     # Captions drawn per image and epoch, two stages, two discriminators and the caption encoder.
     "stackgan": [

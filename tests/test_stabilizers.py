@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from ganlab.augment import AugmentedDiscriminator, cutout, diff_augment, translation
+from ganlab.data.batches import LabelledBatch
 from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, r1_penalty
 from ganlab.models.gan import GAN
 from ganlab.networks import dcgan
@@ -110,8 +111,10 @@ def test_diffaugment_reaches_real_and_fake_batches_in_both_updates_and_not_valid
     seen = []
     model.discriminator.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
     real = torch.rand(8, *SHAPE) * 0.5 + 0.5  # no exact zeros; G's tanh output has none either
-    model.discriminator_loss(real, torch.zeros(8))  # D(real) and D(fake) (two forwards: a conv D on a CPU)
-    model.generator_loss(real, torch.zeros(8))  # D(G(z))
+    model.discriminator_loss(
+        LabelledBatch(real, torch.zeros(8))
+    )  # D(real) and D(fake) (two forwards: a conv D on a CPU)
+    model.generator_loss(LabelledBatch(real, torch.zeros(8)))  # D(G(z))
     images = torch.cat(seen)
     assert len(images) == 3 * 8  # 8 real, 8 fake, 8 fake in G's update
     assert ((images == 0).flatten(1).sum(1) >= 7 * 7).all()  # every image D saw carries a cutout square
@@ -195,7 +198,7 @@ def test_config_switches_compose_and_build(make_cfg):
     model = instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
     assert isinstance(model.discriminator, AugmentedDiscriminator)
     assert (model.loss.r1_gamma, model.loss.r1_every) == (0.1, 4)
-    d_opt, g_opt = model.configure_optimizers()
+    (d_opt, g_opt), _ = model.configure_optimizers()
     assert d_opt.defaults["lr"] == 4 * g_opt.defaults["lr"]
     with pytest.raises(Exception, match="spectral_nrom"):
         make_cfg(["model.discriminator.spectral_nrom=true"])

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from test_train import LOSSES
 
+from ganlab.data.batches import CaptionedBatch
 from ganlab.data.captions import CaptionError, unpack
 from ganlab.evaluate import evaluate
 from ganlab.models.gan import GAN
@@ -139,7 +140,7 @@ def test_discriminator_loss_has_the_mismatched_caption_term(run_dir):
         calls.append((real_scores, fake_scores)) or d_loss(real_scores, fake_scores)
     )
     torch.manual_seed(0)
-    total, _, _, terms = gan.discriminator_loss(real, packed)
+    total, _, _, terms = gan.discriminator_loss(CaptionedBatch(real, packed))
     assert len(calls) == 4  # per stage: (real, fake), then (real, real with a mismatched caption)
     text = gan.encode(packed)
     with torch.no_grad():

@@ -65,7 +65,8 @@ def test_each_preset_trains_checkpoints_and_rebuilds(make_cfg, tmp_path, experim
     trained = result["model"]
     restored = GAN.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu")
     assert type(restored) is VARIANT_CLASS[experiment]  # the base class's loader returns the variant
-    assert torch.equal(restored.sample_grid_images(), trained.sample_grid_images())
+    data = result["datamodule"]
+    assert torch.equal(restored.evaluator().sample_grid(data).images, trained.evaluator().sample_grid(data).images)
     assert restored.loss.state_dict() == trained.loss.state_dict()  # BEGAN's k_t travels with the checkpoint
 
 
@@ -229,7 +230,9 @@ def test_conditional_sampling_follows_the_requested_labels(make_cfg):
     )  # the label changes the image
     # Without labels: classes in turn; the sample grid: row i is class i, the same z down each column.
     assert torch.equal(gan.generate(z=z), gan.generate(z=z, labels=torch.tensor([0, 1, 2, 3])))
-    assert gan.grid_nrow == 10 and torch.equal(gan.fixed_labels.view(10, 10), torch.arange(10)[:, None].expand(10, 10))
+    assert gan.evaluator().sample_grid(None).nrow == 10 and torch.equal(
+        gan.fixed_labels.view(10, 10), torch.arange(10)[:, None].expand(10, 10)
+    )
     assert torch.equal(gan.fixed_noise.view(10, 10, -1)[0], gan.fixed_noise.view(10, 10, -1)[9])
     with pytest.raises(ValueError, match=r"class indices in \[0, 10\)"):
         gan.generate(labels=torch.tensor([10]))

@@ -88,7 +88,7 @@ def _duration(seconds: float) -> str:
 
 def summary(output_dir: str | Path, result: dict[str, Any], seconds: float, seed: int | None = None) -> str:
     """The lines a run ends with: what it did and where its outputs are."""
-    from ganlab.hparams import best_fid, headline_metric
+    from ganlab.hparams import best_fid
 
     run_dir = Path(output_dir)
     trainer, model, metrics = result["trainer"], result["model"], result["metrics"]
@@ -103,7 +103,7 @@ def summary(output_dir: str | Path, result: dict[str, Any], seconds: float, seed
         lines.append("  val/fid:      none yet (no validation ran: train longer, or lower trainer.limit_train_batches)")
     else:
         lines.append(f"  val/fid:      {_fmt(fid)} final, {_fmt(best)} best")
-    headline = headline_metric(model)
+    headline = model.headline_metric  # the family's own measure besides FID (ACGAN, SGAN: val/accuracy)
     if headline and headline in metrics:
         lines.append(f"  {headline + ':':<13} {_fmt(metrics[headline], 4)}")
     grids = sorted((run_dir / "samples").glob("step_*.png"))

@@ -15,22 +15,11 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-#: Metrics every run with the FID callback logs (ganlab.callbacks.fid).
-FID_METRICS = ("val/fid", "val/best_fid", "val/kid", "val/coverage_kl", "val/classifier_score")
-
-
-def headline_metric(model: L.LightningModule) -> str | None:
-    """The variant's own measure besides FID: ``val/accuracy`` for a D that classifies (ACGAN, SGAN)."""
-    from ganlab.models.gan import GAN
-
-    if isinstance(model, GAN) and type(model).class_logits is not GAN.class_logits:
-        return "val/accuracy"
-    return None
-
 
 def metric_names(model: L.LightningModule) -> list[str]:
-    headline = headline_metric(model)
-    return [*FID_METRICS, *([headline] if headline else [])]
+    """The family's ``val/*`` scores (its evaluator's) and the model's own headline measure, if any."""
+    headline = model.headline_metric
+    return [*model.evaluator().metric_names, *([headline] if headline else [])]
 
 
 def _choice(cfg: DictConfig, group: str, fallback: str) -> str:

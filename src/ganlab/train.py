@@ -100,7 +100,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             callback
         ) in callbacks:  # the FID callback's feature network, trained now if missing: once, not on every rank
             if callable(getattr(callback, "prepare", None)):
-                callback.prepare(datamodule)
+                callback.prepare(datamodule, model)
         record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
         log_hparams(loggers, cfg, model)  # TensorBoard's HPARAMS tab: a flat selection, with the metric names
         log.info(

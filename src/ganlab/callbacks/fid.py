@@ -1,4 +1,4 @@
-"""FID and KID during training, against the validation split, logged as ``val/fid`` and ``val/kid``."""
+"""The family's scores during training, against the validation split: ``val/fid`` and the rest."""
 
 from __future__ import annotations
 
@@ -8,24 +8,23 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
-import torch
 
+from ganlab.evaluation.base import Evaluator
 from ganlab.metrics.classifier import prepare_extractor
-from ganlab.metrics.scores import GANScores, real_batches
 
 log = logging.getLogger(__name__)
 
 
 class FIDCallback(L.Callback):
-    """Every ``every_n_epochs`` epochs, at the end of validation: ``num_samples`` images from G scored against the
-    validation split (plus ``val/classifier_score`` and ``val/coverage_kl``).
+    """Every ``every_n_epochs`` epochs, at the end of validation: the family's validation scores
+    (``Evaluator.validation_metrics``): for a generator of noise, ``num_samples`` images scored against the
+    validation split (``val/fid``, ``val/kid``, precision/recall, ``val/classifier_score``, ``val/coverage_kl``);
+    for a translator, every validation image translated both ways (label preservation, FID, cycle error).
 
-    The samples come from the same noise at every evaluation, drawn from a forked RNG, so the curve shows G
-    changing rather than sampling noise, and training's random stream is left as it was. Under DDP each rank
-    scores its shard of the validation split and its slice of the same ``num_samples`` latents; torchmetrics
-    gathers the states, so every rank logs the same values, and those of a single process (up to the at most
-    world_size - 1 validation images the even shards leave out).
-    A ModelCheckpoint with ``monitor: val/fid`` keeps the best one (conf/callbacks/default.yaml).
+    Samples come from the same noise at every evaluation, drawn from a forked RNG, so the curve shows G changing
+    rather than sampling noise, and training's random stream is left as it was. Under DDP every rank logs the
+    same values: torchmetrics gathers the states. A ModelCheckpoint with ``monitor: val/fid`` keeps the best
+    one (conf/callbacks/default.yaml).
     """
 
     def __init__(self, metrics: Mapping[str, Any], every_n_epochs: int = 1, num_samples: int = 1000, seed: int = 1234):
@@ -37,52 +36,23 @@ class FIDCallback(L.Callback):
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.seed = seed
-        self.scores: GANScores | None = None
+        self.evaluator: Evaluator | None = None  # built at the first evaluation (short runs never pay for it)
         self.best: float | None = None  # lowest val/fid so far, logged as val/best_fid (kept across a resume)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        scores = self._scores(trainer, pl_module)
-        scores.reset_fake()
-        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            # The same num_samples latents (and classes) on every rank, whatever the number of ranks; each rank
-            # scores its own slice of them, and torchmetrics gathers the slices in rank order. So the scored set is
-            # the one a single process would score.
-            torch.manual_seed(self.seed)
-            z = pl_module.sample_latent(self.num_samples)
-            labels = pl_module.classes_in_turn(self.num_samples) if pl_module.conditional else None
-            rank, world = trainer.global_rank, trainer.world_size
-            start, stop = rank * self.num_samples // world, (rank + 1) * self.num_samples // world
-            batch_size = self.metrics.get("batch_size", 500)
-            for first in range(start, stop, batch_size):
-                last = min(first + batch_size, stop)
-                scores.update_fake(
-                    pl_module.generate(z=z[first:last], labels=None if labels is None else labels[first:last])
-                )
-            # KID's subsets and the classifier score's splits are random: the same draws on every rank (after the
-            # sync every rank holds the same features), and subset sizes from the global counts.
-            torch.manual_seed(self.seed + 1)
-            values = scores.compute()
-        fid = float(values["fid"])
-        self.best = fid if self.best is None else min(self.best, fid)
-        pl_module.log_dict(
-            {
-                "val/fid": values["fid"],
-                "val/best_fid": self.best,
-                "val/kid": values["kid_mean"],
-                "val/classifier_score": values["classifier_score"],
-                "val/coverage_kl": values["coverage_kl"],
-                # Fidelity and variety apart (Kynkäänniemi et al. 2019): a G that repeats a few good images per
-                # class keeps a fair FID but loses recall.
-                "val/precision": values["precision"],
-                "val/recall": values["recall"],
-            },
-            sync_dist=False,  # already global, and the same on every rank: torchmetrics synced the states
+        if self.evaluator is None:
+            self.evaluator = pl_module.evaluator(self.metrics)
+        values = self.evaluator.validation_metrics(
+            trainer.datamodule, self.num_samples, self.seed, trainer.global_rank, trainer.world_size
         )
+        fid = float(values["val/fid"])
+        self.best = fid if self.best is None else min(self.best, fid)
+        # Already global, and the same on every rank: torchmetrics synced the states.
+        pl_module.log_dict(values | {"val/best_fid": self.best}, sync_dist=False)
 
-    def prepare(self, datamodule: L.LightningDataModule) -> None:
+    def prepare(self, datamodule: L.LightningDataModule, model: L.LightningModule) -> None:
         """Before ``fit`` (``train`` calls it), on local rank 0: the data downloaded if need be, and the feature
         network found, or trained and cached, so that no rank trains one at its first validation while the others
         wait in a collective (which could outlast the process group's timeout). Ranks that Lightning's launcher
@@ -90,36 +60,24 @@ class FIDCallback(L.Callback):
         for the file in ``setup``."""
         if int(os.environ.get("LOCAL_RANK", 0)) == 0:
             datamodule.prepare_data()  # what fit would do first; setup then reads the real files, not a fallback
-            prepare_extractor(
-                datamodule,
-                cache_dir=self.metrics.get("cache_dir"),
-                train_if_missing=self.metrics.get("train_if_missing", True),
-            )
+            for data in model.evaluator(self.metrics).scored_data(datamodule):
+                prepare_extractor(
+                    data,
+                    cache_dir=self.metrics.get("cache_dir"),
+                    train_if_missing=self.metrics.get("train_if_missing", True),
+                )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if (
             stage == "fit" and trainer.datamodule is not None
         ):  # after Lightning's prepare_data: waits on the file, no collective
-            prepare_extractor(
-                trainer.datamodule,
-                cache_dir=self.metrics.get("cache_dir"),
-                train_if_missing=self.metrics.get("train_if_missing", True),
-                local_rank=trainer.local_rank,
-            )
-
-    def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> GANScores:
-        """Built at the first evaluation (short runs never pay for it), with the real features computed once."""
-        if self.scores is None:
-            datamodule = trainer.datamodule
-            scores = GANScores.for_data(datamodule, **self.metrics).to(pl_module.device)
-            scores.add_real(real_batches(datamodule.val_dataloader(), datamodule, pl_module.device))
-            log.info(
-                "FID/KID against %d validation images with %s",
-                scores.num_real * trainer.world_size,
-                scores.extractor["fid_kid_features"],
-            )
-            self.scores = scores
-        return self.scores
+            for data in pl_module.evaluator(self.metrics).scored_data(trainer.datamodule):
+                prepare_extractor(
+                    data,
+                    cache_dir=self.metrics.get("cache_dir"),
+                    train_if_missing=self.metrics.get("train_if_missing", True),
+                    local_rank=trainer.local_rank,
+                )
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
@@ -128,5 +86,6 @@ class FIDCallback(L.Callback):
         self.best = state_dict.get("best")
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        if self.scores is not None:  # which feature network the run's val/fid was measured in (evaluate.py reads it)
-            checkpoint["feature_extractor"] = self.scores.extractor
+        extractor = None if self.evaluator is None else self.evaluator.validation_extractor
+        if extractor is not None:  # which feature network the run's val/fid was measured in
+            checkpoint["feature_extractor"] = extractor

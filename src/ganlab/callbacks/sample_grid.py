@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
 ANIMATION = "progress.gif"
 
@@ -37,7 +37,7 @@ class SampleGrid(L.Callback):
     a PNG under ``<run dir>/samples/`` for any logger, and an image in TensorBoard when it is a logger. At the end
     of training, ``samples/progress.gif`` animates all the grids of the run dir."""
 
-    def __init__(self, every_n_epochs: int = 1, nrow: int = 8):
+    def __init__(self, every_n_epochs: int = 1, nrow: int = 8):  # nrow: where the family leaves it open
         self.every_n_epochs = every_n_epochs
         self.nrow = nrow
         self._last_logged_step = -1
@@ -61,15 +61,13 @@ class SampleGrid(L.Callback):
         if not trainer.is_global_zero or step == self._last_logged_step:
             return
         self._last_logged_step = step
-        images = pl_module.sample_grid_images()  # (N, C, H, W) in [-1, 1]
-        nrow = pl_module.grid_nrow or self.nrow  # conditional models: one row per class
-        grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))  # (3, H', W') in [0, 1]
+        grid = pl_module.evaluator().sample_grid(trainer.datamodule, self.nrow)  # the family's own grid
         samples_dir = Path(trainer.default_root_dir) / "samples"
         samples_dir.mkdir(parents=True, exist_ok=True)
-        save_image(grid, samples_dir / f"step_{step:07d}.png")
-        text = pl_module.sample_grid_text() if hasattr(pl_module, "sample_grid_text") else None  # StackGAN: captions
+        image = grid.tile()  # (3, H', W') in [0, 1]
+        save_image(image, samples_dir / f"step_{step:07d}.png")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, global_step=step)
-                if text is not None:
-                    logger.experiment.add_text("samples/captions", text, global_step=step)
+                logger.experiment.add_image("samples", image, global_step=step)
+                if grid.text is not None:  # StackGAN: the captions of the rows
+                    logger.experiment.add_text("samples/captions", grid.text, global_step=step)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
+from ganlab.data.batches import CaptionedBatch
 from ganlab.data.captions import AttributeBins, CaptionGrammar
 from ganlab.data.idx_datamodule import IDXDataModule
 from ganlab.data.samplers import EpochBatches, ResumableLoader, index_batch_loader
@@ -135,4 +136,4 @@ class CaptionedDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, captions = batch
-        return images.unsqueeze(1).float().div_(127.5).sub_(1.0), captions  # (B, 1, H, W) in [-1, 1]
+        return CaptionedBatch(images.unsqueeze(1).float().div_(127.5).sub_(1.0), captions)  # (B, 1, H, W) in [-1, 1]

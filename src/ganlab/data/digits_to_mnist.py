@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
+from ganlab.data.batches import UnpairedBatch
 from ganlab.data.idx_datamodule import IDXDataModule
 from ganlab.data.samplers import ResumableLoader, TwoDomainBatches, UnpairedBatches
 
@@ -122,7 +123,9 @@ class DigitsToMNISTDataModule(L.LightningDataModule):
         }
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """uint8 (n, H, W) images -> (n, 1, H, W) in [-1, 1]; labels, in evaluation batches, pass through."""
-        return tuple(
+        """uint8 (n, H, W) images -> (n, 1, H, W) in [-1, 1]; a training batch (A images, B images) becomes an
+        ``UnpairedBatch``; evaluation batches (A images, A labels, B images, B labels) keep their labels."""
+        parts = tuple(
             part.unsqueeze(1).float().div_(127.5).sub_(1.0) if part.dtype == torch.uint8 else part for part in batch
         )
+        return UnpairedBatch(*parts) if len(parts) == 2 else parts

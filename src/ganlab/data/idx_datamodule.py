@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ganlab.config import ConfigError
+from ganlab.data.batches import LabelledBatch
 from ganlab.data.idx import DataFileError, read_idx
 from ganlab.data.samplers import ResumableLoader, SemiSupervisedBatches, index_batch_loader
 from ganlab.data.sources import candidate_dirs, find_idx_files, idx_files_present
@@ -276,4 +277,4 @@ class IDXDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         images = images.unsqueeze(1).float().div_(127.5).sub_(1.0)  # (B, H, W) uint8 -> (B, 1, H, W) in [-1, 1]
-        return images, labels
+        return LabelledBatch(images, labels)

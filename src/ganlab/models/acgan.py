@@ -17,6 +17,8 @@ from ganlab.models.gan import split_scores
 
 
 class ACGAN(ConditionalGAN):
+    headline_metric = "val/accuracy"  # D's class head on held-out real images
+
     def __init__(
         self,
         generator: dict[str, Any],

@@ -12,10 +12,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganlab.evaluation.samples import ConditionalSamples
 from ganlab.models.gan import GAN, split_scores
 
 
 class ConditionalGAN(GAN):
+    evaluator_class = ConditionalSamples
     conditional = True
 
     def __init__(
@@ -39,7 +41,6 @@ class ConditionalGAN(GAN):
             num_fixed_samples=num_classes * samples_per_class,
         )
         self.num_classes = num_classes
-        self.grid_nrow = samples_per_class
         self.fixed_noise = self.sample_latent(samples_per_class).repeat(
             num_classes, 1
         )  # (N * S, latent): a column shares z

@@ -22,6 +22,7 @@ both); a training step is one generator update.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,6 +30,8 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
+from ganlab.data.batches import UnpairedBatch
+from ganlab.evaluation.translation import Translations
 from ganlab.models.gan import GAN, eval_mode
 
 DOMAINS = ("a", "b")
@@ -67,8 +70,7 @@ class ImagePool:
 
 
 class CycleGAN(GAN):
-    #: evaluate.py and sample.py score and draw translations instead of samples.
-    translates = True
+    evaluator_class = Translations
 
     def __init__(
         self,
@@ -85,7 +87,6 @@ class CycleGAN(GAN):
         prior: str = "normal",  # unused
     ):
         super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples=1)
-        self.grid_nrow = samples_per_row
         self.pools = {domain: ImagePool(pool_size) for domain in DOMAINS}
 
     # ---- networks --------------------------------------------------------------------------------------
@@ -125,26 +126,9 @@ class CycleGAN(GAN):
             )
         return self.translate(source, "ab")
 
-    @torch.no_grad()
-    def translation_grid(self, a: Tensor, b: Tensor) -> Tensor:
-        """(6n, C, H, W): rows of A sources, their translations to B, their reconstructions; then the same for B."""
-        rows = []
-        for source, forward, backward in ((a, "ab", "ba"), (b, "ba", "ab")):
-            translated = self.translate(source, forward)
-            rows += [source.to(self.device), translated, self.translate(translated, backward)]
-        return torch.cat(rows)
-
-    def sample_grid_images(self) -> Tensor:
-        """The first validation images of each domain, translated and reconstructed (same images at every step)."""
-        datamodule = self.trainer.datamodule
-
-        def to_images(dataset):  # the first grid_nrow images of a split, scaled as in training
-            return datamodule.on_after_batch_transfer((dataset.tensors[0][: self.grid_nrow].to(self.device),), 0)[0]
-
-        return self.translation_grid(to_images(datamodule.domain_a.val_set), to_images(datamodule.domain_b.val_set))
-
     # ---- objectives ------------------------------------------------------------------------------------
-    def discriminator_loss(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    def discriminator_loss(self, batch: UnpairedBatch) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        real_a, real_b = batch
         with torch.no_grad():
             fake_b, fake_a = self.generator_ab(real_a), self.generator_ba(real_b)
         fake_a, fake_b = self.pools["a"].query(fake_a), self.pools["b"].query(fake_b)
@@ -165,7 +149,8 @@ class CycleGAN(GAN):
         terms["loss/d_penalty"] = 0.5 * (terms.pop("loss/d_a_penalty") + terms.pop("loss/d_b_penalty"))
         return total, torch.cat(real_scores), torch.cat(fake_scores), terms
 
-    def generator_loss(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, batch: UnpairedBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        real_a, real_b = batch
         fake_b, fake_a = self.generator_ab(real_a), self.generator_ba(real_b)
         adversarial_ab = self.loss.g_loss(self.discriminator_b(fake_b))
         adversarial_ba = self.loss.g_loss(self.discriminator_a(fake_a))
@@ -191,23 +176,11 @@ class CycleGAN(GAN):
             return 1.0
         return max(0.0, (end - step) / (end - start))
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        super().on_train_batch_start(batch, batch_idx)
-        if self.hparams.lr_decay_start is None:
-            return
-        factor = self.lr_factor(self.global_step)
-        for optimizer, name in zip(self.optimizers(), ("discriminator", "generator"), strict=True):
-            for group in optimizer.param_groups:
-                group["lr"] = self.hparams.optimizer[name]["lr"] * factor
+    def lr_schedule(self, name: str) -> Callable[[int], float] | None:
+        return None if self.hparams.lr_decay_start is None else self.lr_factor
 
     # ---- validation and test: D's verdict on real images of each domain --------------------------------
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        self._score_real_domains(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        self._score_real_domains(batch, "test")
-
-    def _score_real_domains(self, batch: tuple[Tensor, ...], stage: str) -> None:
+    def score_real(self, batch: tuple[Tensor, ...], stage: str) -> None:
         a, _, b, _ = batch  # (A images, A labels, B images, B labels); one side is empty once its split is done
         for name, discriminator, images in (("D_A(x)", self.discriminator_a, a), ("D_B(x)", self.discriminator_b, b)):
             if len(images):

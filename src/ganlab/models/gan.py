@@ -21,10 +21,10 @@ update order:
 
 from __future__ import annotations
 
-import itertools
 import math
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -32,17 +32,26 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
+from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.classification import MulticlassAccuracy
 
 from ganlab.augment import with_augment
 from ganlab.checkpoints import current_target, legacy_hparams, repair_epoch_progress
 from ganlab.cpu_allocator import keep_freed_memory
+from ganlab.data.batches import Batch, LabelledBatch, split_batch
+from ganlab.evaluation.base import Evaluator
+from ganlab.evaluation.samples import Samples
 from ganlab.stabilizers import couples_examples
 
 PRIORS = ("normal", "uniform")
 LR_SCALINGS = ("none", "linear", "sqrt")  # optimizer.scale_lr: the learning rates under DDP (docs/gpu.md)
 INIT_BATCH_SIZE = 500  # real images behind a data-dependent initialization
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def parameters(networks: list[nn.Module]) -> list[nn.Parameter]:
+    """The parameters of ``networks``, in order."""
+    return [p for network in networks for p in network.parameters()]
 
 
 def split_scores(output: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -64,10 +73,12 @@ def eval_mode(*networks: nn.Module):
 
 
 class GAN(L.LightningModule):
-    #: Images per row of the sample grid; None leaves it to the SampleGrid callback. Conditional models: one class a row.
-    grid_nrow: int | None = None
+    #: How the family is scored and drawn (evaluate.py, sample.py, the FID and sample-grid callbacks).
+    evaluator_class: ClassVar[type[Evaluator]] = Samples
     #: Whether G takes class labels (``generate(labels=...)``).
-    conditional: bool = False
+    conditional: ClassVar[bool] = False
+    #: The family's own measure besides FID, logged by its validation_step (the run's summary shows it).
+    headline_metric: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -170,9 +181,9 @@ class GAN(L.LightningModule):
         with eval_mode(*self.generator_networks()):
             return self(*self.generator_inputs(num, labels, z))
 
-    def sample_grid_images(self) -> Tensor:
-        """What the sample grids show: G's images for the fixed noise (and labels), (N, C, H, W) in [-1, 1]."""
-        return self.generate(z=self.fixed_noise, labels=getattr(self, "fixed_labels", None))
+    def evaluator(self, metrics: Mapping[str, Any] | None = None) -> Evaluator:
+        """This family's evaluation (``ganlab.evaluation``), with the ``metrics`` config (feature network, batch size)."""
+        return self.evaluator_class(self, metrics)
 
     @torch.no_grad()
     def remeasure_batchnorm(self, num_batches: int = 20, batch_size: int = 100) -> None:
@@ -225,6 +236,27 @@ class GAN(L.LightningModule):
             net.initialize_from_data(images)
 
     # ---- optimization ----------------------------------------------------------------------------------
+    #: The optimizers each phase of an update steps, by name: the discriminator's phase first, then the
+    #: generator's (the update order, fixed in ``training_step``). A third network (InfoGAN's Q head) adds a name.
+    phases: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",), "generator": ("generator",)}
+
+    def parameter_groups(self) -> dict[str, list[dict[str, Any]]]:
+        """Each optimizer's parameter groups, by name: ``{"params": [...]}``, optionally with ``lr_scale`` (a factor
+        on that optimizer's learning rate). The order is the optimizers' order in checkpoints."""
+        return {
+            "discriminator": [{"params": parameters(self.discriminator_networks())}],
+            "generator": [{"params": parameters(self.generator_networks())}],
+        }
+
+    def optimizer_settings(self, name: str) -> dict[str, Any]:
+        """The settings of optimizer ``name`` (``_target_``, ``lr``, ...): the ``optimizer`` group's entry."""
+        return dict(self.hparams.optimizer[name])
+
+    def lr_schedule(self, name: str) -> Callable[[int], float] | None:
+        """A factor on optimizer ``name``'s learning rates as a function of the generator update (stepped before
+        every update, so a resumed run gets the same rates); None keeps them constant."""
+        return None
+
     def lr_scale(self) -> float:
         """The learning rates' factor under DDP (``optimizer.scale_lr``): each rank takes a full batch, so the
         global batch is world_size x data.batch_size. 1 for ``none`` (the default) and for one process."""
@@ -233,30 +265,40 @@ class GAN(L.LightningModule):
         return {"none": 1.0, "linear": float(world_size), "sqrt": math.sqrt(world_size)}[scaling]
 
     def configure_optimizers(self):
-        # Order matters: training_step unpacks (discriminator, generator).
-        optimizers = {name: dict(config) for name, config in self.hparams.optimizer.items() if name != "scale_lr"}
-        scale = self.lr_scale()
-        for config in optimizers.values():
-            config["lr"] = config["lr"] * scale
-        d_params = itertools.chain.from_iterable(net.parameters() for net in self.discriminator_networks())
-        g_params = itertools.chain.from_iterable(net.parameters() for net in self.generator_networks())
-        return [
-            instantiate(optimizers["discriminator"], params=list(d_params)),
-            instantiate(optimizers["generator"], params=list(g_params)),
-        ]
+        optimizers, schedulers = [], []
+        for name, groups in self.parameter_groups().items():
+            settings = self.optimizer_settings(name)
+            lr = settings.pop("lr") * self.lr_scale()
+            groups = [{"params": list(g["params"]), "lr": lr * g.get("lr_scale", 1.0)} for g in groups]
+            optimizer = instantiate(settings, _partial_=True)(groups, lr=lr)
+            optimizers.append(optimizer)
+            schedule = self.lr_schedule(name)
+            if schedule is not None:  # a function of global_step, not of the scheduler's own count
+                scheduler = LambdaLR(optimizer, lambda _, schedule=schedule: schedule(self.global_step))
+                schedulers.append({"scheduler": scheduler, "interval": "step", "name": f"lr/{name}"})
+        self._optimizer_names = list(self.parameter_groups())
+        return optimizers, schedulers
+
+    def named_optimizers(self) -> dict[str, LightningOptimizer]:
+        optimizers = self.optimizers()
+        return dict(zip(self._optimizer_names, optimizers if isinstance(optimizers, list) else [optimizers]))
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         repair_epoch_progress(self.trainer)  # a run resumed at an epoch's end resumes exactly again (checkpoints.py)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        # (k * B, C, H, W), (k * B,): one chunk of B real images per discriminator step. A two-domain model (CycleGAN)
-        # gets (A images, B images), chunked alike: its hooks take (real_a, real_b) where these take (real, labels).
-        images, labels = batch
-        d_opt, g_opt = self.optimizers()
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        schedulers = self.lr_schedulers() or []
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()  # the next update's learning rates (manual optimization steps no scheduler itself)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        """One generator update: ``discriminator_steps`` discriminator updates, each on its own chunk of the batch
+        (a batch holds k * B real images), then one generator update on the last chunk."""
+        optimizers = self.named_optimizers()
         logs = self._logs_this_step()  # before the generator update advances global_step
-        chunks = list(zip(images.chunk(self.discriminator_steps), labels.chunk(self.discriminator_steps)))
-        d_stats = [self._discriminator_step(d_opt, real, real_labels) for real, real_labels in chunks]
-        g_stats = self._generator_step(g_opt, *chunks[-1])
+        chunks = split_batch(batch, self.discriminator_steps)
+        d_stats = [self._discriminator_step(optimizers, chunk) for chunk in chunks]
+        g_stats = self._generator_step(optimizers, chunks[-1])
         d_metrics = (
             d_stats[0]
             if len(d_stats) == 1
@@ -286,9 +328,12 @@ class GAN(L.LightningModule):
         every = self.trainer.log_every_n_steps
         return every > 0 and (self.global_step + 1) % every == 0
 
-    # The two objectives on one chunk of real images, built from the hooks above.
-    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    # ---- the objective: the whole of it is a family's extension point ----------------------------------
+    # ``discriminator_loss(batch)`` and ``generator_loss(batch)`` take one chunk of a typed batch
+    # (``ganlab.data.batches``). The defaults below serve one-G-one-D families from the finer hooks above.
+    def discriminator_loss(self, batch: LabelledBatch) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """(loss to minimize, real scores (B,), fake scores (B,), terms to log)."""
+        real, labels = batch
         with torch.no_grad():
             fake = self(*self.generator_inputs(len(real), labels))  # fakes of the real chunk's classes
         (real_scores, real_aux), (fake_scores, fake_aux) = self.discriminate_real_and_fake(real, fake, labels)
@@ -329,22 +374,40 @@ class GAN(L.LightningModule):
             self._together = per_example and not (convolutional and self.device.type == "cpu")
         return self._together
 
-    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, batch: LabelledBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """(loss to minimize, terms to log), for as many fakes as there are real images in the chunk."""
+        real, labels = batch
         fake_scores, fake_aux = self.discriminate(self(*self.generator_inputs(len(real), labels)), labels)
         g_loss = self.loss.g_loss(fake_scores)
         extra = self.generator_terms(fake_aux, labels)
         return g_loss + sum(extra.values()), {"loss/g": g_loss, **extra}
 
-    def _discriminator_step(self, d_opt: LightningOptimizer, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        self.toggle_optimizer(d_opt)
-        d_total, real_scores, fake_scores, terms = self.discriminator_loss(real, labels)
-        d_opt.zero_grad()
-        self.manual_backward(d_total)
-        self._step_without_counting(d_opt)
-        for network in self.critic_networks():
-            self.loss.constrain_discriminator(network)
-        self.untoggle_optimizer(d_opt)
+    # ---- the update order ------------------------------------------------------------------------------
+    @contextmanager
+    def _training(self, optimizers: list[LightningOptimizer]):
+        """Gradients only for the parameters of ``optimizers`` (what Lightning's toggle_optimizer does for one
+        optimizer, for any number of them); the others' ``requires_grad`` restored after."""
+        own = {id(p) for opt in optimizers for group in opt.param_groups for p in group["params"]}
+        frozen = [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
+    def _discriminator_step(self, optimizers: dict[str, LightningOptimizer], batch: Batch) -> dict[str, Tensor]:
+        phase = [optimizers[name] for name in self.phases["discriminator"]]
+        with self._training(phase):
+            d_total, real_scores, fake_scores, terms = self.discriminator_loss(batch)
+            for optimizer in phase:
+                optimizer.zero_grad()
+            self.manual_backward(d_total)
+            for optimizer in phase:
+                self._step_without_counting(optimizer)
+            for network in self.critic_networks():
+                self.loss.constrain_discriminator(network)
         real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
         stats = {name: value.detach() for name, value in terms.items()}
         stats |= {"D(x)": self.loss.d_output(real_scores).mean(), "D(G(z))": self.loss.d_output(fake_scores).mean()}
@@ -352,13 +415,16 @@ class GAN(L.LightningModule):
         self.after_discriminator_update(real_scores, fake_scores)
         return stats
 
-    def _generator_step(self, g_opt: LightningOptimizer, real: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        self.toggle_optimizer(g_opt)
-        g_loss, terms = self.generator_loss(real, labels)
-        g_opt.zero_grad()
-        self.manual_backward(g_loss)
-        g_opt.step()
-        self.untoggle_optimizer(g_opt)
+    def _generator_step(self, optimizers: dict[str, LightningOptimizer], batch: Batch) -> dict[str, Tensor]:
+        phase = [optimizers[name] for name in self.phases["generator"]]
+        with self._training(phase):
+            g_loss, terms = self.generator_loss(batch)
+            for optimizer in phase:
+                optimizer.zero_grad()
+            self.manual_backward(g_loss)
+            for optimizer in phase[1:]:
+                self._step_without_counting(optimizer)
+            phase[0].step()  # the one step that global_step counts: the generator update
         return {name: value.detach() for name, value in terms.items()}
 
     def _step_without_counting(self, optimizer: LightningOptimizer) -> None:
@@ -377,13 +443,14 @@ class GAN(L.LightningModule):
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.test_accuracy = MulticlassAccuracy(num_classes, average="micro")
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._score_real(batch, "val")
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self.score_real(batch, "val")
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._score_real(batch, "test")
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self.score_real(batch, "test")
 
-    def _score_real(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+    def score_real(self, batch: LabelledBatch, stage: str) -> None:
+        """D's verdict on a batch of held-out real images, logged under ``<stage>/``."""
         images, labels = batch
         scores, aux = self.discriminate(images, labels)
         # D's verdict on held-out real images; far below D(x) on training images means D memorizes.

@@ -18,11 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganlab.data.batches import LabelledBatch
 from ganlab.data.idx_datamodule import UNLABELLED
 from ganlab.models.gan import GAN
 
 
 class SemiSupervisedGAN(GAN):
+    headline_metric = "val/accuracy"  # D's class head on held-out real images
+
     def __init__(
         self,
         generator: dict[str, Any],
@@ -49,7 +52,8 @@ class SemiSupervisedGAN(GAN):
             unlabelled if unlabelled.any() else torch.ones_like(unlabelled)
         )  # every label kept: all serve as unlabelled too
 
-    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    def discriminator_loss(self, batch: LabelledBatch) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        real, labels = batch
         labelled, unlabelled = labels != UNLABELLED, self._unlabelled(labels)
         with torch.no_grad():
             fake = self(*self.generator_inputs(int(unlabelled.sum())))  # (U, C, H, W): as many as unlabelled reals
@@ -67,7 +71,8 @@ class SemiSupervisedGAN(GAN):
             {"loss/d": d_loss, "loss/d_penalty": penalty, "loss/d_class": class_loss},
         )
 
-    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, batch: LabelledBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        real, labels = batch
         unlabelled_real = real[self._unlabelled(labels)]  # (U, C, H, W)
         fake_scores, (_, fake_features) = self.discriminate(self(*self.generator_inputs(len(unlabelled_real))), labels)
         if not self.hparams.feature_matching:

@@ -30,8 +30,10 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
+from ganlab.data.batches import CaptionedBatch
 from ganlab.data.captions import CaptionGrammar, unpack
-from ganlab.models.gan import GAN, eval_mode
+from ganlab.evaluation.captions import Captions
+from ganlab.models.gan import GAN, eval_mode, parameters
 from ganlab.networks.stacked import ATTRIBUTE_CLASSES
 
 
@@ -45,8 +47,7 @@ def attribute_loss(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 class StackGAN(GAN):
-    #: evaluate.py and sample.py draw from captions (``ganlab.evaluate_stackgan``).
-    draws_from_captions = True
+    evaluator_class = Captions
 
     def __init__(
         self,
@@ -75,7 +76,6 @@ class StackGAN(GAN):
                 "this checkpoint's vocabulary differs from the caption grammar's (data/captions.py changed since)"
             )
         self.hparams["vocabulary"] = self.grammar.vocabulary
-        self.grid_nrow = 2 * samples_per_caption
         generator_rng = torch.Generator().manual_seed(0)
         attributes = self.grammar.random_attributes(num_fixed_captions, generator_rng)
         attributes[:, 0] = torch.arange(num_fixed_captions) % self.grammar.num_classes
@@ -97,17 +97,18 @@ class StackGAN(GAN):
         """The caption encoder learns with the discriminators: matching captions to images is their task."""
         return [self.text_encoder, self.caption_head, self.discriminator_1, self.discriminator_2]
 
-    def configure_optimizers(self):
-        """The base's two optimizers; the caption encoder (and its head) in a group of its own in D's, at
-        ``text_lr_scale`` times D's learning rate: the paper's encoder comes pretrained, this one must learn the
-        words before G can follow them (at Adam's 2e-4, word embeddings of scale 1 barely move in a short run)."""
-        d_opt, g_opt = super().configure_optimizers()
-        text_params = [*self.text_encoder.parameters(), *self.caption_head.parameters()]
-        text_ids = {id(p) for p in text_params}
-        group = d_opt.param_groups[0]
-        group["params"] = [p for p in group["params"] if id(p) not in text_ids]
-        d_opt.add_param_group({"params": text_params, "lr": group["lr"] * self.hparams.text_lr_scale})
-        return [d_opt, g_opt]
+    def parameter_groups(self) -> dict[str, list[dict[str, Any]]]:
+        """The caption encoder (and its head) in a group of its own in D's optimizer, at ``text_lr_scale`` times
+        D's learning rate: the paper's encoder comes pretrained, this one must learn the words before G can follow
+        them (at Adam's 2e-4, word embeddings of scale 1 barely move in a short run)."""
+        text = parameters([self.text_encoder, self.caption_head])
+        return {
+            "discriminator": [
+                {"params": parameters(self.critic_networks())},
+                {"params": text, "lr_scale": self.hparams.text_lr_scale},
+            ],
+            "generator": [{"params": parameters(self.generator_networks())}],
+        }
 
     def critic_networks(self) -> list[nn.Module]:
         """WGAN's clipping and the loss's checks apply to the two discriminators, not to the caption encoder."""
@@ -164,25 +165,9 @@ class StackGAN(GAN):
             captions = self.random_captions(num)
         return self.generate_stages(z, captions)[1]
 
-    def sample_grid_images(self) -> Tensor:
-        """A row per fixed caption: stage I (upsampled to 28x28) then stage II, for the same fixed noise."""
-        rows = []
-        for caption in self.fixed_captions:
-            captions = caption[None].expand(len(self.fixed_noise), -1)
-            low, high = self.generate_stages(self.fixed_noise, captions)
-            rows += [F.interpolate(low, scale_factor=2, mode="nearest"), high]
-        return torch.cat(rows)
-
-    def sample_grid_text(self) -> str:
-        """The fixed captions, one per grid row (TensorBoard's text tab, beside the grid)."""
-        lines = [
-            f"{row}. {self.grammar.decode(unpack(self.fixed_captions).tokens[row])}"
-            for row in range(len(self.fixed_captions))
-        ]
-        return "Each row: stage I (14x14, shown at 28x28), then stage II (28x28).\n\n" + "\n\n".join(lines)
-
     # ---- objectives ------------------------------------------------------------------------------------
-    def discriminator_loss(self, real: Tensor, packed: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    def discriminator_loss(self, batch: CaptionedBatch) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        real, packed = batch
         captions = unpack(packed)
         text = self.text_encoder(captions.tokens, captions.lengths)  # (B, T): trained by this objective
         with torch.no_grad():
@@ -222,7 +207,8 @@ class StackGAN(GAN):
         }
         return total, torch.cat(real_scores), torch.cat(fake_scores), terms
 
-    def generator_loss(self, real: Tensor, packed: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, batch: CaptionedBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        real, packed = batch
         captions = unpack(packed)
         text = self.text_encoder(captions.tokens, captions.lengths)  # frozen here: D's optimizer trains it
         low, high, kl = self.generator(self.sample_latent(len(real)), text)
@@ -241,7 +227,7 @@ class StackGAN(GAN):
         return total, terms
 
     # ---- validation and test: stage II's verdict on real images with their caption and with another --------
-    def _score_real(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+    def score_real(self, batch: CaptionedBatch, stage: str) -> None:
         images, packed = batch
         text = self.encode(packed)
         scores, _ = self.discriminator_2(images, text)
