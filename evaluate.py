@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-import ganlab.config  # noqa: F401  (registers the config schemas that conf/ extends)
+import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.evaluate import evaluate
 
 

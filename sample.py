@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-import ganlab.config  # noqa: F401  (registers the config schemas that conf/ extends)
+import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.data.captions import CaptionError
 from ganlab.sample import sample
 

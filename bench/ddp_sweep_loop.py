@@ -4,7 +4,7 @@
 
 Each sweep is a real ``python train.py -m ... accelerator=ddp_cpu`` in its own process session, with a wall-clock
 limit: a sweep that hangs is reported with the processes still alive (the rank that stopped answering) and
-killed. Each job logs its MASTER_PORT and how its ranks ended (ganlab.distributed), collected here per sweep.
+killed. Each job logs its MASTER_PORT and how its ranks ended (ganlab.run.distributed), collected here per sweep.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-import ganlab.config  # noqa: F401  (registers the config schemas)
-from ganlab.console import quiet_library_messages
+import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.evaluate import evaluate
+from ganlab.run.console import quiet_library_messages
 from ganlab.train import train
 
 REPO = Path(__file__).resolve().parents[1]

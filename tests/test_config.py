@@ -13,11 +13,10 @@ import torch
 import yaml
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from ganlab.checkpoints import CheckpointError
-from ganlab.cli import run
-from ganlab.config import ConfigError
+from ganlab.config.checks import ConfigError
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
-from ganlab.train import train
+from ganlab.run.checkpoints import CheckpointError
+from ganlab.train import run, train
 
 NO_FID = ["++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null", "callbacks.sample_grid=null"]
 

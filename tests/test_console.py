@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from ganlab.callbacks.sample_grid import write_animation
-from ganlab.console import silence_known_warnings
+from ganlab.run.console import silence_known_warnings
 
 REPO = Path(__file__).resolve().parents[1]
 # Two epochs of 3 batches, each validated with FID on 200 samples: every kind of output, in a few seconds.

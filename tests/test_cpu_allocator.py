@@ -1,4 +1,4 @@
-"""The CPU allocator setting (ganlab/cpu_allocator.py): a training step's freed activations stay in the process."""
+"""The CPU allocator setting (ganlab/run/cpu_allocator.py): a training step's freed activations stay in the process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.cpu_allocator import keep_freed_memory
+from ganlab.run.cpu_allocator import keep_freed_memory
 
 PROBE = Path(__file__).resolve().parent / "page_faults_probe.py"
 glibc_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")

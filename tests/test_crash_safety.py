@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.checkpoints import AtomicCheckpointIO, CheckpointError
-from ganlab.cli import run
-from ganlab.runlock import RunDirBusy, hold_run_dir
-from ganlab.train import train
+from ganlab.run.checkpoints import AtomicCheckpointIO, CheckpointError
+from ganlab.run.run_lock import RunDirBusy, hold_run_dir
+from ganlab.train import run, train
 
 from conftest import compose_config
 
@@ -36,7 +35,7 @@ def test_checkpoint_killed_mid_write_leaves_the_previous_one_whole(tmp_path):
     # A writer that stops halfway through a large checkpoint, then is killed.
     script = textwrap.dedent(f"""
         import time, torch
-        from ganlab.checkpoints import AtomicCheckpointIO
+        from ganlab.run.checkpoints import AtomicCheckpointIO
         class Slow(AtomicCheckpointIO):
             @staticmethod
             def _write(f, data):
@@ -105,7 +104,7 @@ def test_two_runs_on_one_run_dir_do_not_interleave(tmp_path):
             "-c",
             textwrap.dedent(f"""
         import time
-        from ganlab.runlock import hold_run_dir
+        from ganlab.run.run_lock import hold_run_dir
         with hold_run_dir({str(tmp_path)!r}):
             print("held", flush=True); time.sleep(600)
     """),

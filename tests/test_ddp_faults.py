@@ -63,7 +63,7 @@ def test_a_hung_rank_fails_the_run_within_the_timeout_naming_it(tmp_path):
         textwrap.dedent(f"""
         import time, hydra, lightning as L
         from omegaconf import open_dict
-        from ganlab.cli import run
+        from ganlab.train import run
 
         class HangRank1(L.Callback):
             def on_train_batch_end(self, trainer, *args):
@@ -119,7 +119,7 @@ def test_a_rank_that_ends_badly_after_its_job_does_not_kill_the_sweep(tmp_path):
         import atexit, os, hydra
         if os.environ.get("LOCAL_RANK") == "1":
             atexit.register(lambda: os._exit(3))
-        from ganlab.cli import run
+        from ganlab.train import run
 
         @hydra.main(version_base="1.3", config_path="{REPO / "conf"}", config_name="train")
         def main(cfg):

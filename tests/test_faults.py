@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from ganlab.config import ConfigError, check_choices, check_config
+from ganlab.config.checks import ConfigError, check_choices, check_config
 from ganlab.data.idx import DataFileError, read_idx, write_idx
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE

@@ -139,7 +139,7 @@ def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path,
 
 def test_a_run_resumed_at_an_epochs_end_twice_in_a_row_stays_on_the_uninterrupted_run(make_cfg, tmp_path):
     # Lightning runs the epoch after an end-of-epoch resume without counting its start; the next end-of-epoch
-    # checkpoint then made a second resume repeat that epoch (with other batches): ganlab.checkpoints.repair_epoch_progress.
+    # checkpoint then made a second resume repeat that epoch (with other batches): ganlab.run.checkpoints.repair_epoch_progress.
     full = train(make_cfg([*SHORT_EPOCHS, "model=mlp", "trainer.max_steps=10"]))
     first = Path(full["trainer"].default_root_dir) / "checkpoints" / "step_0000004.ckpt"  # end of epoch 0
     train(compose_config(tmp_path / "once", [*SHORT_EPOCHS, "model=mlp", "trainer.max_steps=8", f"ckpt_path={first}"]))

@@ -7,12 +7,12 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from ganlab.augment import AugmentedDiscriminator, cutout, diff_augment, translation
 from ganlab.data.batches import LabelledBatch
 from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, r1_penalty
 from ganlab.models.gan import GAN
 from ganlab.networks import dcgan
-from ganlab.stabilizers import couples_examples
+from ganlab.networks.augment import AugmentedDiscriminator, cutout, diff_augment, translation
+from ganlab.networks.stabilizers import couples_examples
 
 SHAPE = (1, 28, 28)
 

@@ -18,8 +18,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ganlab.checkpoints import current_target
 from ganlab.models.gan import GAN
+from ganlab.run.checkpoints import current_target
 
 log = logging.getLogger(__name__)
 

@@ -73,7 +73,7 @@ class GANLoss:
 
     def check_discriminator(self, discriminator: nn.Module) -> None:
         """Refuse a discriminator this objective cannot train correctly (called once, when the model is built)."""
-        from ganlab.stabilizers import couples_examples
+        from ganlab.networks.stabilizers import couples_examples
 
         if (self.per_example_penalty or self.r1_gamma > 0) and couples_examples(discriminator):
             penalty = "R1 (loss.r1_gamma > 0)" if self.r1_gamma > 0 else f"{type(self).__name__}'s gradient penalty"

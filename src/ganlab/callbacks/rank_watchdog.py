@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 import torch.distributed as dist
 
-from ganlab import distributed
+from ganlab.run import distributed
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganlab.config import ConfigError
+from ganlab.config.checks import ConfigError
 from ganlab.data.batches import LabelledBatch
 from ganlab.data.idx import DataFileError, read_idx
 from ganlab.data.samplers import ResumableLoader, SemiSupervisedBatches, index_batch_loader

@@ -30,7 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-import ganlab.config  # noqa: F401  (registers the config schemas that conf/ extends)
+import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.data.idx import read_idx
 from ganlab.data.sources import find_idx_files
 

@@ -35,13 +35,13 @@ from torch.nn.utils import parametrize
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.classification import MulticlassAccuracy
 
-from ganlab.augment import with_augment
-from ganlab.checkpoints import current_target, legacy_hparams, repair_epoch_progress
-from ganlab.cpu_allocator import keep_freed_memory
 from ganlab.data.batches import Batch, LabelledBatch, split_batch
 from ganlab.evaluation.base import Evaluator
 from ganlab.evaluation.samples import Samples
-from ganlab.stabilizers import couples_examples
+from ganlab.networks.augment import with_augment
+from ganlab.networks.stabilizers import couples_examples
+from ganlab.run.checkpoints import current_target, legacy_hparams, repair_epoch_progress
+from ganlab.run.cpu_allocator import keep_freed_memory
 
 PRIORS = ("normal", "uniform")
 LR_SCALINGS = ("none", "linear", "sqrt")  # optimizer.scale_lr: the learning rates under DDP (docs/gpu.md)
@@ -213,7 +213,7 @@ class GAN(L.LightningModule):
 
     def on_fit_start(self) -> None:
         if self.device.type == "cpu":
-            keep_freed_memory()  # glibc: no page faults on every step's activations (ganlab/cpu_allocator.py)
+            keep_freed_memory()  # glibc: no page faults on every step's activations (ganlab/run/cpu_allocator.py)
 
     def setup(self, stage: str) -> None:
         """Data-dependent initialization for networks that have one (weight normalization, Salimans & Kingma 2016):
@@ -476,7 +476,7 @@ class GAN(L.LightningModule):
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
         """Rebuild the model a checkpoint was saved from, whichever variant it is: ``GAN.load_from_checkpoint``
         returns a ``ConditionalGAN`` for a cGAN checkpoint. Checkpoints saved before the package moved to
-        ``models/`` + ``networks/`` load too (``ganlab.checkpoints`` maps their class paths)."""
+        ``models/`` + ``networks/`` load too (``ganlab.run.checkpoints`` maps their class paths)."""
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         saved = checkpoint.get("gan_class")
         variant = get_class(current_target(saved)) if saved else cls

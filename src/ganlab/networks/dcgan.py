@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.networks.layers import Dropout, check_divisible_by_4, dcgan_init
-from ganlab.stabilizers import UPSAMPLING, spectral_normalize
+from ganlab.networks.stabilizers import UPSAMPLING, spectral_normalize
 
 
 def _up(in_channels: int, out_channels: int, upsample: str, bias: bool) -> list[nn.Module]:

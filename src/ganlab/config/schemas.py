@@ -11,7 +11,7 @@ schema's values and nothing else::
       - _self_
 
 Bounds that types cannot say (``lr > 0``, ``batch_size >= 1``) sit in the field's metadata, next to the type;
-``ganlab.config.check_bounds`` enforces them before training.
+``ganlab.config.checks.check_bounds`` enforces them before training.
 
 A new option plugs in the same way: a dataclass here (subclassing the group's base schema when it shares its
 keys), a ``store(...)`` line in ``register``, and the defaults line in its YAML. Generator and discriminator
@@ -74,7 +74,9 @@ class TrainerSchema:
     enable_checkpointing: bool = True
     detect_anomaly: bool = False
     fast_dev_run: Any = False
-    plugins: Any = None  # conf/trainer/default.yaml: atomic checkpoint writes (ganlab.checkpoints.AtomicCheckpointIO)
+    plugins: Any = (
+        None  # conf/trainer/default.yaml: atomic checkpoint writes (ganlab.run.checkpoints.AtomicCheckpointIO)
+    )
 
 
 # ---- top level -------------------------------------------------------------------------------------------
@@ -326,7 +328,7 @@ class PathsSchema:
 
 
 def register() -> None:
-    """Store the schemas in Hydra's ConfigStore (before composing: train.py imports this through ganlab.cli)."""
+    """Store the schemas in Hydra's ConfigStore (before composing: train.py imports this through ganlab.train)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainSchema)
     cs.store(group="schema/model", name="gan", node=GANSchema)

@@ -88,7 +88,7 @@ def _duration(seconds: float) -> str:
 
 def summary(output_dir: str | Path, result: dict[str, Any], seconds: float, seed: int | None = None) -> str:
     """The lines a run ends with: what it did and where its outputs are."""
-    from ganlab.hparams import best_fid
+    from ganlab.run.hparams_tab import best_fid
 
     run_dir = Path(output_dir)
     trainer, model, metrics = result["trainer"], result["model"], result["metrics"]
@@ -145,7 +145,7 @@ def write_result(
     if result is not None:
         record["updates"] = int(result["trainer"].global_step)
         record["metrics"] = {name: float(value) for name, value in result["metrics"].items()}
-        from ganlab.hparams import best_fid
+        from ganlab.run.hparams_tab import best_fid
 
         record["best_val_fid"] = best_fid(result["trainer"])
     if error is not None:

@@ -110,7 +110,7 @@ class DDPError(RuntimeError):
     """A rank stopped answering: the message names it."""
 
 
-LAST_PROBLEM: str | None = None  # what callbacks.rank_watchdog found in a failed fit, for ganlab.cli to report
+LAST_PROBLEM: str | None = None  # what callbacks.rank_watchdog found in a failed fit, for ganlab.train to report
 
 
 def ddp_problem(err: BaseException | None = None) -> str | None:

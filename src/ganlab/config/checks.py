@@ -1,6 +1,6 @@
 """Checks on a composed config that composition cannot make, and the resolver behind a resumed run's dir.
 
-Keys and types are checked by Hydra against ``ganlab.schemas`` while it composes; here come the bounds in
+Keys and types are checked by Hydra against ``ganlab.config.schemas`` while it composes; here come the bounds in
 the schemas' field metadata (``lr > 0``, ``batch_size >= 1``) and whether the output dir can be written,
 before anything is built or written.
 """
@@ -15,8 +15,6 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import MISSING, DictConfig, OmegaConf
-
-import ganlab.schemas  # noqa: F401  (registers the schemas that the YAML files extend)
 
 
 class ConfigError(ValueError):
@@ -107,7 +105,7 @@ def check_schema_keys(cfg: DictConfig, prefix: str = "") -> None:
             if unknown:
                 raise ConfigError(
                     f"{name}.{unknown[0]}: not a key of {name} ({schema.__name__}); its keys are {', '.join(known)}. "
-                    f"Check the spelling, or add the field to ganlab/schemas.py"
+                    f"Check the spelling, or add the field to ganlab/config/schemas.py"
                 )
         check_schema_keys(node, prefix=f"{name}.")
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ganlab.checkpoints import AtomicCheckpointIO
+from ganlab.run.checkpoints import AtomicCheckpointIO
 
 LOCK_NAME = ".lock"
 
