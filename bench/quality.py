@@ -29,7 +29,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
+import ganlab.config.family_schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.evaluate import evaluate
 from ganlab.run.console import quiet_library_messages
 from ganlab.train import train

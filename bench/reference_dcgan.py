@@ -34,7 +34,7 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 from torchvision.utils import save_image
 
-import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
+import ganlab.config.family_schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.metrics.scores import GANScores, real_batches
 
 REPO = Path(__file__).resolve().parents[1]

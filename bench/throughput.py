@@ -42,7 +42,7 @@ def build(overrides: list[str]):
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-    import ganlab.config.schemas  # noqa: F401  (registers the config schemas)
+    import ganlab.config.family_schemas  # noqa: F401  (registers the config schemas)
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
+import ganlab.config.family_schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 

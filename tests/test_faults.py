@@ -194,3 +194,23 @@ def test_composition_errors_reach_the_user_as_one_line_with_file_and_line(tmp_pa
 def test_hydra_full_error_still_gives_the_whole_traceback(tmp_path, extra_conf):
     result = train_py([extra_conf, "experiment=broken", *QUIET], cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode == 1 and "Traceback (most recent call last)" in result.stderr and "yaml" in result.stderr
+
+
+# ---- checks that run inside trainer.fit reach the user as one line too --------------------------------------
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model=sgan", "data.labels_per_class=5000"], "data.labels_per_class=5000 but class 0 has only"),
+        (["model=mlp", "data.batch_size=1"], "data.batch_size=1: a BatchNorm1d layer"),
+        (["model=cgan", "data.labels_per_class=10"], "set data.labels_per_class=null"),
+        (["model=cyclegan"], "train it with experiment=cyclegan"),
+    ],
+)
+def test_a_check_inside_fit_stops_the_command_with_one_line(make_cfg, caplog, overrides, message):
+    from ganlab.train import run
+
+    with caplog.at_level("ERROR", logger="ganlab"), pytest.raises(SystemExit) as stop:
+        run(make_cfg([*overrides, "trainer.max_steps=1", "callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]))
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= 40]
+    assert stop.value.code == 1 and len(errors) == 1 and "\n" not in errors[0], errors
+    assert message in errors[0]

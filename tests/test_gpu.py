@@ -26,44 +26,19 @@ from hydra.utils import instantiate
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.train import train
 
+from families import FAMILIES, adam_steps
+
 REPO = Path(__file__).resolve().parents[1]
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 needs_two_gpus = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="DDP on GPUs needs 2 CUDA GPUs")
 NO_FID = ["++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null"]
 
-# Every model, small: (overrides, discriminator updates per generator update).
-MODELS = {
-    "mlp": (["model=mlp", "model.generator.hidden_dim=32", "model.discriminator.hidden_dim=32"], 1),
-    # WGAN-GP with 2 critic updates: the penalty's inner gradient under autocast, and k > 1 counted
-    "dcgan": (
-        [
-            "model=dcgan",
-            "model.generator.base_channels=8",
-            "model.discriminator.base_channels=8",
-            "loss=wgan_gp",
-            "loss.discriminator_steps=2",
-        ],
-        2,
-    ),
-    "cgan": (["experiment=cgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"], 1),
-    "acgan": (["experiment=acgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"], 1),
-    "sgan": (
-        [
-            "experiment=sgan",
-            "model.discriminator.hidden_dims=[64,32]",
-            "model.generator.hidden_dims=[32]",
-            "data.labels_per_class=2",
-        ],
-        1,
-    ),
-    "began": (["experiment=began", "model.generator.base_channels=4", "model.discriminator.base_channels=4"], 1),
+# Every family, small: (overrides, discriminator updates per generator update); dcgan with WGAN-GP and 2 critic
+# updates: the penalty's inner gradient under autocast, and k > 1 counted.
+MODELS = {name: (family.overrides(), 1) for name, family in FAMILIES.items()} | {
+    "dcgan": (FAMILIES["dcgan"].overrides("loss=wgan_gp", "loss.discriminator_steps=2"), 2)
 }
 PRECISIONS = ["32-true", "16-mixed", "bf16-mixed"]
-
-
-def adam_steps(optimizer: torch.optim.Optimizer) -> int:
-    """The updates an Adam optimizer applied: its per-parameter ``step`` state (max over the parameters)."""
-    return max((int(state["step"]) for state in optimizer.state.values() if "step" in state), default=0)
 
 
 # ---- without a GPU -------------------------------------------------------------------------------------

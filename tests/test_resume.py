@@ -3,7 +3,6 @@ uninterrupted run, in the same run dir."""
 
 from __future__ import annotations
 
-import csv
 import signal
 import subprocess
 import sys
@@ -17,28 +16,9 @@ from ganlab.data.samplers import EpochBatches
 from ganlab.train import train
 
 from conftest import compose_config
+from families import SHORT_EPOCHS, logged_losses, resume_and_compare
 
 REPO = Path(__file__).resolve().parents[1]
-# Epochs of 4 batches, so that runs of 10 steps cross epoch ends and validations; a checkpoint every 2 steps.
-SHORT_EPOCHS = [
-    "logger=csv",
-    "trainer.deterministic=true",
-    "trainer.limit_train_batches=4",
-    "callbacks.model_checkpoint.every_n_train_steps=2",
-    "callbacks.sample_grid=null",
-    "++callbacks.fid=null",
-    "++callbacks.best_fid_checkpoint=null",
-]
-
-
-def logged_losses(run_dir: Path) -> dict[int, tuple[str, ...]]:
-    """{step: (loss/d, loss/g, D(x), D(G(z)))} as written to the CSV log, compared as the exact strings."""
-    with open(run_dir / "csv" / "metrics.csv") as f:
-        return {
-            int(row["step"]): (row["loss/d"], row["loss/g"], row["D(x)"], row["D(G(z))"])
-            for row in csv.DictReader(f)
-            if row.get("loss/d")
-        }
 
 
 def test_sampler_goes_on_from_its_saved_position():
@@ -56,85 +36,6 @@ def test_sampler_goes_on_from_its_saved_position():
     rest = list(resumed)
     assert [b.tolist() for b in first + rest] == [b.tolist() for b in uninterrupted]
     assert len(list(resumed)) == 10  # the saved position is used once; the next pass is a whole epoch
-
-
-# Every model family at small widths; "mlp" also resumes at an epoch's end.
-MODELS = {
-    "mlp": ["model=mlp"],
-    "dcgan": ["model=dcgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"],
-    "cgan": [
-        "model=cgan",
-        "model.generator.base_channels=8",
-        "model.discriminator.base_channels=8",
-        "model.samples_per_class=2",
-    ],
-    "acgan": [
-        "model=acgan",
-        "model.generator.base_channels=8",
-        "model.discriminator.base_channels=8",
-        "model.samples_per_class=2",
-    ],
-    "sgan": [
-        "model=sgan",
-        "model.generator.hidden_dims=[32]",
-        "model.discriminator.hidden_dims=[32,32]",
-        "data.labels_per_class=10",
-    ],
-    "began": [
-        "experiment=began",
-        "model=began",
-        "model.generator.base_channels=8",
-        "model.discriminator.base_channels=8",
-        "loss.lambda_k=0.5",
-    ],
-    # Two domains, history pools (in the checkpoint) and a learning-rate decay that starts mid-run.
-    "cyclegan": [
-        "experiment=cyclegan",
-        "model=cyclegan",
-        "model.generator.base_channels=4",
-        "model.generator.num_blocks=1",
-        "model.discriminator.base_channels=4",
-        "model.pool_size=6",
-        "model.lr_decay_start=5",
-        "trainer.val_check_interval=null",
-        "callbacks.fid=null",
-    ],
-    # Captions drawn per image and epoch, two stages, two discriminators and the caption encoder.
-    "stackgan": [
-        "experiment=stackgan",
-        "model.generator.base_channels=4",
-        "model.generator.num_blocks=1",
-        "model.discriminator.base_channels=4",
-        "model.text_encoder.hidden_dim=8",
-        "trainer.val_check_interval=null",
-        "trainer.check_val_every_n_epoch=1",
-    ],
-}
-
-
-def resume_and_compare(make_cfg, tmp_path, args: list[str], resume_step: int):
-    """(uninterrupted run, run resumed from its step-``resume_step`` checkpoint), both trained to step 10."""
-    full = train(make_cfg([*SHORT_EPOCHS, *args, "trainer.max_steps=10"]))
-    checkpoint = Path(full["trainer"].default_root_dir) / "checkpoints" / f"step_{resume_step:07d}.ckpt"
-    resumed = train(
-        compose_config(tmp_path / "resumed", [*SHORT_EPOCHS, *args, "trainer.max_steps=10", f"ckpt_path={checkpoint}"])
-    )
-    return full, resumed
-
-
-@pytest.mark.parametrize(
-    "model, resume_step", [("mlp", 4), *((model, 6) for model in MODELS)]
-)  # 4: an epoch's end; 6: mid-epoch
-def test_resumed_run_logs_the_losses_of_an_uninterrupted_run(make_cfg, tmp_path, model, resume_step):
-    full, resumed = resume_and_compare(make_cfg, tmp_path, MODELS[model], resume_step)
-    assert resumed["trainer"].global_step == 10
-    expected, found = logged_losses(Path(full["trainer"].default_root_dir)), logged_losses(tmp_path / "resumed")
-    assert sorted(found) == list(range(resume_step, 10))  # the CSV's step is 0-based
-    assert {step: expected[step] for step in found} == found
-    for name, tensor in full["model"].state_dict().items():
-        assert torch.equal(tensor, resumed["model"].state_dict()[name]), name
-    # The objective's state too: BEGAN's k_t goes on from the checkpoint's value, not from k_0 = 0.
-    assert resumed["model"].loss.state_dict() == full["model"].loss.state_dict()
 
 
 def test_a_run_resumed_at_an_epochs_end_twice_in_a_row_stays_on_the_uninterrupted_run(make_cfg, tmp_path):
@@ -157,7 +58,6 @@ def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):
     """What StepSeed is for: without it the resumed steps draw noise and dropout from wherever the global RNG
     happens to be after loading, and the losses part from the uninterrupted run's."""
     full, resumed = resume_and_compare(
-        make_cfg,
         tmp_path,
         [
             "model=dcgan",
@@ -167,7 +67,7 @@ def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):
         ],
         6,
     )
-    expected, found = logged_losses(Path(full["trainer"].default_root_dir)), logged_losses(tmp_path / "resumed")
+    expected, found = logged_losses(tmp_path / "full"), logged_losses(tmp_path / "resumed")
     assert sorted(found) == list(range(6, 10))
     assert all(found[step] != expected[step] for step in found)
 

@@ -12,57 +12,8 @@ from ganlab.data.fashion_mnist import FashionMNISTDataModule
 from ganlab.models.gan import GAN
 from ganlab.train import train
 
+from families import adam_steps
 from recorders import InitialWeights, find
-
-# Every model at small widths, with every loss; BEGAN's autoencoder D and loss=began only go together.
-MODELS = {
-    "mlp": ["model.generator.hidden_dim=32", "model.discriminator.hidden_dim=32"],
-    "dcgan": ["model.generator.base_channels=8", "model.discriminator.base_channels=8"],
-    "cgan": ["model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
-    "acgan": ["model.generator.base_channels=8", "model.discriminator.base_channels=8", "model.samples_per_class=2"],
-    "sgan": ["model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32,32]"],
-    "began": ["model.generator.base_channels=8", "model.discriminator.base_channels=8"],
-}
-LOSSES = ["gan", "nsgan", "lsgan", "wgan", "wgan_gp", "hinge", "began"]
-PAIRS = [(model, loss) for model in MODELS for loss in LOSSES]
-
-
-def supported(model: str, loss: str) -> bool:
-    return (model == "began") == (loss == "began")
-
-
-@pytest.mark.parametrize("model, loss", [pair for pair in PAIRS if supported(*pair)])
-def test_every_model_and_loss_trains(make_cfg, model, loss):
-    cfg = make_cfg(
-        [
-            f"model={model}",
-            f"loss={loss}",
-            *MODELS[model],
-            "loss.discriminator_steps=1",
-            "trainer.max_steps=2",
-            "logger=csv",
-            "+callbacks.initial._target_=recorders.InitialWeights",
-        ]
-    )
-    result = train(cfg)
-    trainer, gan = result["trainer"], result["model"]
-    assert trainer.global_step == 2
-    for name in ["loss/d", "loss/g", "D(x)", "D(G(z))"]:
-        assert torch.isfinite(torch.tensor(result["metrics"][name])), name
-    initial = find(trainer, InitialWeights)
-    assert initial.moved(gan, "generator.") and initial.moved(gan, "discriminator."), "an update left G or D unchanged"
-    assert all(torch.isfinite(p).all() for p in gan.parameters())
-
-
-@pytest.mark.parametrize("model, loss", [pair for pair in PAIRS if not supported(*pair)])
-def test_impossible_model_and_loss_pairs_fail_with_the_fix(make_cfg, model, loss):
-    with pytest.raises(Exception, match="model=began goes with loss=began"):  # raised when the model is built
-        train(make_cfg([f"model={model}", f"loss={loss}", *MODELS[model], "trainer.max_steps=1"]))
-
-
-def adam_steps(optimizer) -> int:
-    """How many updates an Adam optimizer has applied (its per-parameter step counter)."""
-    return int(next(iter(optimizer.state.values()))["step"])
 
 
 @pytest.mark.parametrize("loss, discriminator_steps", [("nsgan", 1), ("wgan_gp", 5), ("lsgan", 3)])

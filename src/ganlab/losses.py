@@ -13,9 +13,13 @@ objective takes R1 with ``r1_gamma > 0``), a ``constrain_discriminator`` applied
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ganlab.config.bounds import Bound, check_arguments
 
 
 def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -60,11 +64,15 @@ class GANLoss:
     #: True when ``d_penalty`` differentiates D per example (WGAN-GP): BatchNorm in D would mix the examples.
     per_example_penalty = False
 
-    def __init__(self, discriminator_steps: int = 1, r1_gamma: float = 0.0, r1_every: int = 1):
-        if discriminator_steps < 1:
-            raise ValueError(f"loss.discriminator_steps must be >= 1, got {discriminator_steps}")
-        if r1_gamma < 0 or r1_every < 1:
-            raise ValueError(f"loss.r1_gamma must be >= 0 and loss.r1_every >= 1, got {r1_gamma} and {r1_every}")
+    def __init__(
+        self,
+        discriminator_steps: Annotated[int, Bound(at_least=1)] = 1,
+        r1_gamma: Annotated[
+            float, Bound(at_least=0)
+        ] = 0.0,  # zero-centred R1 on real images, gamma / 2 E||grad D(x)||^2
+        r1_every: Annotated[int, Bound(at_least=1)] = 1,  # lazy R1: every k-th discriminator update, weighted k times
+    ):
+        check_arguments(GANLoss.__init__, locals(), "loss.")
         self.discriminator_steps = discriminator_steps
         # R1 (0: off), computed every r1_every-th discriminator update and then weighted r1_every times as much
         # (lazy regularization, Karras et al. 2020): the same strength at a fraction of the cost.
@@ -150,14 +158,12 @@ class LeastSquaresGAN(GANLoss):
 
     def __init__(
         self,
-        a: float = 0.0,
-        b: float = 1.0,
-        c: float = 1.0,
-        discriminator_steps: int = 1,
-        r1_gamma: float = 0.0,
-        r1_every: int = 1,
+        a: float = 0.0,  # D's target for fakes
+        b: float = 1.0,  # D's target for real images
+        c: float = 1.0,  # G's target for its fakes
+        **base: Any,  # GANLoss's arguments
     ):
-        super().__init__(discriminator_steps, r1_gamma, r1_every)
+        super().__init__(**base)
         self.a, self.b, self.c = a, b, c
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -190,11 +196,13 @@ class WassersteinClip(Wasserstein):
     per generator update, and RMSprop with lr 5e-5 (optimizer=rmsprop; momentum made training unstable)."""
 
     def __init__(
-        self, clip_value: float = 0.01, discriminator_steps: int = 5, r1_gamma: float = 0.0, r1_every: int = 1
+        self,
+        clip_value: Annotated[float, Bound(above=0)] = 0.01,
+        discriminator_steps: Annotated[int, Bound(at_least=1)] = 5,
+        **base: Any,  # GANLoss's arguments
     ):
-        super().__init__(discriminator_steps, r1_gamma, r1_every)
-        if clip_value <= 0:
-            raise ValueError(f"loss.clip_value must be > 0, got {clip_value}")
+        super().__init__(discriminator_steps=discriminator_steps, **base)
+        check_arguments(WassersteinClip.__init__, locals(), "loss.")
         self.clip_value = clip_value
 
     @torch.no_grad()
@@ -208,8 +216,14 @@ class WassersteinGP(Wasserstein):
 
     per_example_penalty = True
 
-    def __init__(self, gp_weight: float = 10.0, discriminator_steps: int = 5, r1_gamma: float = 0.0, r1_every: int = 1):
-        super().__init__(discriminator_steps, r1_gamma, r1_every)
+    def __init__(
+        self,
+        gp_weight: Annotated[float, Bound(at_least=0)] = 10.0,
+        discriminator_steps: Annotated[int, Bound(at_least=1)] = 5,
+        **base: Any,  # GANLoss's arguments
+    ):
+        super().__init__(discriminator_steps=discriminator_steps, **base)
+        check_arguments(WassersteinGP.__init__, locals(), "loss.")
         self.gp_weight = gp_weight
 
     def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -242,18 +256,15 @@ class BoundaryEquilibrium(GANLoss):
 
     def __init__(
         self,
-        gamma: float = 0.75,
-        lambda_k: float = 0.001,
-        k: float = 0.0,
-        discriminator_steps: int = 1,
-        r1_gamma: float = 0.0,
-        r1_every: int = 1,
+        gamma: Annotated[
+            float, Bound(above=0, at_most=1)
+        ] = 0.75,  # E[L(G(z))] / E[L(x)] held; lower: sharper, less diverse
+        lambda_k: Annotated[float, Bound(at_least=0)] = 0.001,  # k_t's learning rate
+        k: Annotated[float, Bound(at_least=0, at_most=1)] = 0.0,  # k_0
+        **base: Any,  # GANLoss's arguments
     ):
-        super().__init__(discriminator_steps, r1_gamma, r1_every)
-        if not 0 < gamma <= 1:
-            raise ValueError(f"loss.gamma must be in (0, 1], got {gamma}")
-        if not 0 <= k <= 1:
-            raise ValueError(f"loss.k (the initial k_t) must be in [0, 1], got {k}")
+        super().__init__(**base)
+        check_arguments(BoundaryEquilibrium.__init__, locals(), "loss.")
         self.gamma, self.lambda_k, self.k = gamma, lambda_k, k
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:

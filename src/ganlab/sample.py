@@ -16,7 +16,10 @@ from omegaconf import DictConfig
 from ganlab.evaluate import datamodule_for, load_generator, pick_device
 
 #: Options of sample.py that only some families take, with the models that take them (for the error message).
-FAMILY_OPTIONS = {"labels": "a class-conditional model (model=cgan or model=acgan)", "caption": "model=stackgan"}
+FAMILY_OPTIONS = {
+    "labels": "a class-conditional checkpoint (model=cgan or model=acgan)",
+    "caption": "a text-to-image checkpoint (model=stackgan)",
+}
 
 
 def sample(cfg: DictConfig) -> dict[str, Path]:

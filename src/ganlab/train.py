@@ -20,6 +20,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+import ganlab.config.family_schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.callbacks.checkpoint_on_signal import Interrupted
 from ganlab.callbacks.divergence_guard import DivergenceError
 from ganlab.config.checks import ConfigError, check_config

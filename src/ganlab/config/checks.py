@@ -16,19 +16,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from ganlab.config.bounds import Bound
+
 
 class ConfigError(ValueError):
     """A config value that cannot work. The message names the key and the fix."""
-
-
-def _bound_violation(key: str, value: Any, metadata: dict[str, Any]) -> str | None:
-    if "above" in metadata and not value > metadata["above"]:
-        return f"{key}={value} must be > {metadata['above']}"
-    if "at_least" in metadata and not value >= metadata["at_least"]:
-        return f"{key}={value} must be >= {metadata['at_least']}"
-    if "below" in metadata and not value < metadata["below"]:
-        return f"{key}={value} must be < {metadata['below']}"
-    return None
 
 
 def check_bounds(cfg: DictConfig, prefix: str = "") -> None:
@@ -43,7 +35,7 @@ def check_bounds(cfg: DictConfig, prefix: str = "") -> None:
         if isinstance(value, DictConfig):
             check_bounds(value, prefix=f"{name}.")
         elif key in fields and value is not None and isinstance(value, (int, float)):
-            problem = _bound_violation(name, value, dict(fields[key].metadata))
+            problem = Bound(**fields[key].metadata).violation(name, value)
             if problem:
                 default = fields[key].default
                 example = f", e.g. {name}={default}" if default not in (MISSING, None, dataclasses.MISSING) else ""

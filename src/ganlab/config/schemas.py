@@ -7,16 +7,17 @@ schema's values and nothing else::
 
     # conf/loss/lsgan.yaml
     defaults:
-      - /schema/loss/lsgan@_here_
+      - /schema/loss/LeastSquaresGAN@_here_
       - _self_
 
-Bounds that types cannot say (``lr > 0``, ``batch_size >= 1``) sit in the field's metadata, next to the type;
-``ganlab.config.checks.check_bounds`` enforces them before training.
-
-A new option plugs in the same way: a dataclass here (subclassing the group's base schema when it shares its
-keys), a ``store(...)`` line in ``register``, and the defaults line in its YAML. Generator and discriminator
-configs are open dicts: their classes' own signatures check them when the model is built. A YAML without the
-defaults line still works, unchecked.
+A default is written once. The schemas of the model families and of the losses are read from their classes'
+signatures (``ganlab.config.family_schemas``): ``schema/model/<module>`` for the family defined in ``ganlab/models/<module>.py``,
+``schema/loss/<ClassName>`` for each objective of ``ganlab/losses.py``, so a new family or loss needs no line
+here, and its YAML keeps only interpolations, network choices and deliberate departures. Bounds that types
+cannot say (``lr > 0``) sit beside the default (``Annotated[float, Bound(above=0)]``, ``ganlab.config.bounds``)
+or, in the hand-written schemas below (trainer, optimizers, data), in the field's metadata;
+``ganlab.config.checks.check_bounds`` enforces them before training. Generator and discriminator configs are
+open dicts: their classes' own signatures check them when the model is built.
 """
 
 from __future__ import annotations
@@ -27,20 +28,22 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from ganlab.config.bounds import Bound
+
 
 def above(bound: float, default: Any = MISSING) -> Any:
     """A field whose value must be > ``bound``."""
-    return field(default=default, metadata={"above": bound})
+    return field(default=default, metadata=Bound(above=bound).metadata())
 
 
 def below(bound: float, default: Any = MISSING) -> Any:
     """A field whose value must be < ``bound``."""
-    return field(default=default, metadata={"below": bound})
+    return field(default=default, metadata=Bound(below=bound).metadata())
 
 
 def at_least(bound: float, default: Any = MISSING) -> Any:
     """A field whose value must be >= ``bound``."""
-    return field(default=default, metadata={"at_least": bound})
+    return field(default=default, metadata=Bound(at_least=bound).metadata())
 
 
 # ---- trainer ---------------------------------------------------------------------------------------------
@@ -99,138 +102,6 @@ class TrainSchema:
     ckpt_path: str | None = None
     optimized_metric: str | None = None
     verbose: bool = False
-
-
-# ---- model -----------------------------------------------------------------------------------------------
-@dataclass
-class ModelSchema:
-    """What every GAN variant takes: the two networks (open dicts) and the latent space."""
-
-    _target_: str = MISSING
-    latent_dim: int = at_least(1, 100)
-    prior: str = "normal"
-    generator: dict[str, Any] = field(default_factory=dict)
-    discriminator: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class GANSchema(ModelSchema):
-    """ganlab.models.gan.GAN: conf/model/{mlp,dcgan}.yaml."""
-
-    _target_: str = "ganlab.models.gan.GAN"
-    num_fixed_samples: int = at_least(1, 64)
-
-
-@dataclass
-class DCGANSchema(GANSchema):
-    """conf/model/dcgan.yaml: the GAN plus DiffAugment (``model.augment=[translation,cutout]``)."""
-
-    augment: list[str] | None = None
-
-
-@dataclass
-class ConditionalGANSchema(ModelSchema):
-    """ganlab.models.cgan.ConditionalGAN: conf/model/cgan.yaml."""
-
-    _target_: str = "ganlab.models.cgan.ConditionalGAN"
-    num_classes: int = at_least(1, 10)
-    samples_per_class: int = at_least(1, 10)
-
-
-@dataclass
-class ACGANSchema(ConditionalGANSchema):
-    """ganlab.models.acgan.ACGAN: conf/model/acgan.yaml."""
-
-    _target_: str = "ganlab.models.acgan.ACGAN"
-    class_weight: float = at_least(0.0, 1.0)
-    fake_class_weight: float = at_least(0.0, 1.0)
-
-
-@dataclass
-class BEGANSchema(GANSchema):
-    """ganlab.models.began.BEGAN: conf/model/began.yaml."""
-
-    _target_: str = "ganlab.models.began.BEGAN"
-    latent_dim: int = at_least(1, 64)
-    prior: str = "uniform"
-
-
-@dataclass
-class SemiSupervisedGANSchema(GANSchema):
-    """ganlab.models.sgan.SemiSupervisedGAN: conf/model/sgan.yaml."""
-
-    _target_: str = "ganlab.models.sgan.SemiSupervisedGAN"
-    num_classes: int = at_least(1, 10)
-    unlabelled_weight: float = at_least(0.0, 0.5)
-    feature_matching: bool = True
-    prior: str = "uniform"
-
-
-@dataclass
-class CycleGANSchema(ModelSchema):
-    """ganlab.models.cyclegan.CycleGAN: conf/model/cyclegan.yaml. No latent space: latent_dim and prior are unused."""
-
-    _target_: str = "ganlab.models.cyclegan.CycleGAN"
-    lambda_cycle: float = at_least(0.0, 10.0)
-    lambda_identity: float = at_least(0.0, 0.5)
-    pool_size: int = at_least(0, 50)
-    lr_decay_start: int | None = at_least(0, None)
-    samples_per_row: int = at_least(1, 8)
-
-
-@dataclass
-class StackGANSchema(ModelSchema):
-    """ganlab.models.stackgan.StackGAN: conf/model/stackgan.yaml. The caption encoder's config is an open dict."""
-
-    _target_: str = "ganlab.models.stackgan.StackGAN"
-    latent_dim: int = at_least(1, 64)
-    caption_classes: str = "mnist"
-    held_out: list[str] = field(default_factory=list)
-    vocabulary: list[str] | None = None  # filled from the caption grammar; checkpoints keep it
-    kl_weight: float = at_least(0.0, 0.02)
-    attribute_weight: float = at_least(0.0, 1.0)
-    caption_attribute_weight: float = at_least(0.0, 1.0)
-    text_lr_scale: float = above(0.0, 10.0)
-    num_fixed_captions: int = at_least(1, 10)
-    samples_per_caption: int = at_least(1, 4)
-    text_encoder: dict[str, Any] = field(default_factory=dict)
-
-
-# ---- loss ------------------------------------------------------------------------------------------------
-@dataclass
-class LossSchema:
-    """The objectives with no parameter of their own (gan, nsgan, hinge)."""
-
-    _target_: str = MISSING
-    discriminator_steps: int = at_least(1, 1)
-    r1_gamma: float = at_least(0.0, 0.0)  # zero-centred R1 penalty on real images, gamma / 2 * E||grad D(x)||^2; 0: off
-    r1_every: int = at_least(1, 1)  # lazy R1: every k-th discriminator update, weighted k times
-
-
-@dataclass
-class LeastSquaresSchema(LossSchema):
-    a: float = 0.0
-    b: float = 1.0
-    c: float = 1.0
-
-
-@dataclass
-class WassersteinGPSchema(LossSchema):
-    gp_weight: float = at_least(0.0, 10.0)
-    discriminator_steps: int = at_least(1, 5)
-
-
-@dataclass
-class WassersteinClipSchema(LossSchema):
-    clip_value: float = above(0.0, 0.01)
-    discriminator_steps: int = at_least(1, 5)
-
-
-@dataclass
-class BoundaryEquilibriumSchema(LossSchema):
-    gamma: float = above(0.0, 0.75)
-    lambda_k: float = at_least(0.0, 0.001)
-    k: float = at_least(0.0, 0.0)
 
 
 # ---- optimizer -------------------------------------------------------------------------------------------
@@ -331,19 +202,6 @@ def register() -> None:
     """Store the schemas in Hydra's ConfigStore (before composing: train.py imports this through ganlab.train)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainSchema)
-    cs.store(group="schema/model", name="gan", node=GANSchema)
-    cs.store(group="schema/model", name="dcgan", node=DCGANSchema)
-    cs.store(group="schema/model", name="cgan", node=ConditionalGANSchema)
-    cs.store(group="schema/model", name="acgan", node=ACGANSchema)
-    cs.store(group="schema/model", name="sgan", node=SemiSupervisedGANSchema)
-    cs.store(group="schema/model", name="began", node=BEGANSchema)
-    cs.store(group="schema/model", name="cyclegan", node=CycleGANSchema)
-    cs.store(group="schema/model", name="stackgan", node=StackGANSchema)
-    cs.store(group="schema/loss", name="base", node=LossSchema)
-    cs.store(group="schema/loss", name="lsgan", node=LeastSquaresSchema)
-    cs.store(group="schema/loss", name="wgan_gp", node=WassersteinGPSchema)
-    cs.store(group="schema/loss", name="wgan", node=WassersteinClipSchema)
-    cs.store(group="schema/loss", name="began", node=BoundaryEquilibriumSchema)
     cs.store(group="schema/optimizer", name="adam", node=AdamPairSchema)
     cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropPairSchema)
     cs.store(group="schema/data", name="idx", node=DataSchema)

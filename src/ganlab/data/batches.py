@@ -12,16 +12,22 @@ from torch import Tensor
 
 
 class LabelledBatch(NamedTuple):
+    """Images with their class labels (data=mnist, fashion_mnist, uci_digits)."""
+
     images: Tensor  # (B, C, H, W) in [-1, 1]
     labels: Tensor  # (B,) class indices; -1 where data.labels_per_class hides the label
 
 
 class UnpairedBatch(NamedTuple):
+    """Images of two domains, unpaired (data=digits_to_mnist)."""
+
     a: Tensor  # (B, C, H, W) images of domain A, in [-1, 1]
     b: Tensor  # (B, C, H, W) images of domain B, unpaired with a's
 
 
 class CaptionedBatch(NamedTuple):
+    """Images with a caption each (data=captioned_mnist, captioned_fashion_mnist)."""
+
     images: Tensor  # (B, C, H, W) in [-1, 1]
     captions: Tensor  # (B, W) packed captions (ganlab.data.captions.unpack)
 

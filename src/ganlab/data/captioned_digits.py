@@ -61,6 +61,8 @@ class CaptionedImages(Dataset):
 class CaptionedDataModule(L.LightningDataModule):
     """The images of ``images`` (an ``IDXDataModule``), each with a caption of its measured attributes."""
 
+    batch_type = CaptionedBatch
+
     def __init__(
         self,
         images: IDXDataModule,

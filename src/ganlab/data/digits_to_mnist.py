@@ -51,6 +51,8 @@ class LabelledPairs(Dataset):
 class DigitsToMNISTDataModule(L.LightningDataModule):
     """Domain A and domain B, two ``IDXDataModule``s (their configs in ``domain_a`` and ``domain_b``)."""
 
+    batch_type = UnpairedBatch  # training batches
+
     def __init__(
         self,
         domain_a: IDXDataModule,

@@ -28,19 +28,19 @@ UNLABELLED = -1  # the label of a training example whose label data.labels_per_c
 def hide_labels(labels: torch.Tensor, labels_per_class: int, num_classes: int, seed: int) -> torch.Tensor:
     """``labels`` with all but ``labels_per_class`` examples of each class (chosen by ``seed``) set to UNLABELLED."""
     if labels_per_class < 1:
-        raise ValueError(f"data.labels_per_class must be >= 1 (or null to keep every label), got {labels_per_class}")
+        raise ConfigError(f"data.labels_per_class must be >= 1 (or null to keep every label), got {labels_per_class}")
     generator = torch.Generator().manual_seed(seed)
     kept = labels.new_full(labels.shape, UNLABELLED)
     for label in range(num_classes):
         rows = (labels == label).nonzero().squeeze(1)
         if len(rows) < labels_per_class:
-            raise ValueError(
+            raise ConfigError(
                 f"data.labels_per_class={labels_per_class} but class {label} has only {len(rows)} training images; lower data.labels_per_class"
             )
         chosen = rows[torch.randperm(len(rows), generator=generator)[:labels_per_class]]
         kept[chosen] = label
     if (kept == UNLABELLED).sum() == 0:
-        raise ValueError(
+        raise ConfigError(
             f"data.labels_per_class={labels_per_class} keeps every label: nothing is left unlabelled; lower it or set it to null"
         )
     return kept
@@ -54,6 +54,7 @@ class IDXDataModule(L.LightningDataModule):
     then ``fallback_dir`` with a warning. Subclasses name the dataset.
     """
 
+    batch_type = LabelledBatch  # what on_after_batch_transfer yields
     name: str
     torchvision_name: str  # the torchvision dataset class, which also names its folder under root
     system_dirs: tuple[Path, ...] = ()

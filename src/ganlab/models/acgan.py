@@ -7,11 +7,12 @@ auxiliary head, and both players add the class cross-entropy to their adversaria
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganlab.config.bounds import Bound, check_arguments
 from ganlab.models.cgan import ConditionalGAN
 from ganlab.models.gan import split_scores
 
@@ -21,19 +22,13 @@ class ACGAN(ConditionalGAN):
 
     def __init__(
         self,
-        generator: dict[str, Any],
-        discriminator: dict[str, Any],
-        loss: dict[str, Any],
-        optimizer: dict[str, Any],
-        num_classes: int = 10,
-        class_weight: float = 1.0,  # weight of the auxiliary class cross-entropy, for D and for G
-        fake_class_weight: float = 1.0,  # D's class cross-entropy on fakes, relative to real (1: Odena et al.)
-        samples_per_class: int = 10,
-        latent_dim: int = 100,
-        prior: str = "normal",
+        class_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # the auxiliary class cross-entropy, for D and G
+        fake_class_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # D's class term on fakes, relative to real
+        **base: Any,  # ConditionalGAN's and GAN's arguments
     ):
-        super().__init__(generator, discriminator, loss, optimizer, num_classes, samples_per_class, latent_dim, prior)
-        self.track_accuracy(num_classes)  # D's class head on held-out real images
+        super().__init__(**base)
+        check_arguments(ACGAN.__init__, locals(), "model.")
+        self.track_accuracy(self.num_classes)  # D's class head on held-out real images
 
     def discriminate(self, images: Tensor, labels: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
         return split_scores(self.discriminator(images))  # (score (B,), (class logits (B, N),)): D sees no label

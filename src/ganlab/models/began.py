@@ -14,18 +14,9 @@ from ganlab.models.gan import GAN
 
 
 class BEGAN(GAN):
-    def __init__(
-        self,
-        generator: dict[str, Any],
-        discriminator: dict[str, Any],
-        loss: dict[str, Any],
-        optimizer: dict[str, Any],
-        latent_dim: int = 64,
-        prior: str = "uniform",
-        num_fixed_samples: int = 64,
-    ):
+    def __init__(self, latent_dim: int = 64, prior: str = "uniform", **base: Any):  # z as the paper's embedding h
         # Another loss= fails in GAN.__init__: the autoencoder scores by reconstruction error, not by a logit.
-        super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples)
+        super().__init__(latent_dim=latent_dim, prior=prior, **base)
 
     def after_discriminator_update(self, real_scores: Tensor, fake_scores: Tensor) -> None:
         # k_t must take the same value on every rank, so it follows the means over all ranks: both means in one

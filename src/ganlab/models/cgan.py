@@ -7,11 +7,13 @@ one row per class, with the same noise down each column. ACGAN (``models/acgan.p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 
+from ganlab.config.bounds import Bound, check_arguments
+from ganlab.config.checks import ConfigError
 from ganlab.evaluation.samples import ConditionalSamples
 from ganlab.models.gan import GAN, split_scores
 
@@ -19,39 +21,25 @@ from ganlab.models.gan import GAN, split_scores
 class ConditionalGAN(GAN):
     evaluator_class = ConditionalSamples
     conditional = True
+    derived_arguments = ("num_fixed_samples",)  # the sample grid's shape
 
     def __init__(
         self,
-        generator: dict[str, Any],
-        discriminator: dict[str, Any],
-        loss: dict[str, Any],
-        optimizer: dict[str, Any],
-        num_classes: int = 10,
-        samples_per_class: int = 10,  # the sample grid: one row per class, this many images a row
-        latent_dim: int = 100,
-        prior: str = "normal",
+        num_classes: Annotated[int, Bound(at_least=1)] = 10,
+        samples_per_class: Annotated[int, Bound(at_least=1)] = 10,  # the grid: a row per class, this many a row
+        **base: Any,  # GAN's arguments (ganlab.models.gan.GAN)
     ):
-        super().__init__(
-            generator,
-            discriminator,
-            loss,
-            optimizer,
-            latent_dim,
-            prior,
-            num_fixed_samples=num_classes * samples_per_class,
-        )
+        super().__init__(**base | {"num_fixed_samples": num_classes * samples_per_class})
+        check_arguments(ConditionalGAN.__init__, locals(), "model.")
         self.num_classes = num_classes
-        self.fixed_noise = self.sample_latent(samples_per_class).repeat(
-            num_classes, 1
-        )  # (N * S, latent): a column shares z
-        self.register_buffer(
-            "fixed_labels", torch.arange(num_classes).repeat_interleave(samples_per_class)
-        )  # (N * S,): row i is class i
+        # The sample grid: row i is class i, and a column shares z.
+        self.fixed_noise = self.sample_latent(samples_per_class).repeat(num_classes, 1)  # (N * S, latent)
+        self.register_buffer("fixed_labels", torch.arange(num_classes).repeat_interleave(samples_per_class))
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
         if getattr(self.trainer.datamodule, "labels_per_class", None) is not None:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} conditions on every training label; set data.labels_per_class=null (hidden labels are for model=sgan)"
             )
 

@@ -1,11 +1,10 @@
 """CycleGAN (Zhu et al. 2017): unpaired image-to-image translation between two domains A and B.
 
 Two generators, G_AB: A -> B and G_BA: B -> A (``networks/resnet_translator.py``), and two PatchGAN
-discriminators, D_A on domain A and D_B on domain B (``networks/patchgan.py``). A training batch is
-``(A images, B images)``, unpaired (``data/digits_to_mnist.py``); the base class chunks it as it chunks
-``(images, labels)``, so the hooks below receive ``(real_a, real_b)`` where other GANs receive ``(real, labels)``.
-The update order stays the base's: the discriminators (one optimizer for both), then the generators (one for
-both); a training step is one generator update.
+discriminators, D_A on domain A and D_B on domain B (``networks/patchgan.py``). A training batch is an
+``UnpairedBatch`` (``data/digits_to_mnist.py``), and the whole objective is this family's own
+(``discriminator_loss``, ``generator_loss``). The update order stays the base's: the discriminators (one
+optimizer for both), then the generators (one for both); a training step is one generator update.
 
 - Adversarial terms from the ``loss=`` group (least squares by default, as in the paper), on every patch.
 - Cycle consistency: lambda_cycle * (|G_BA(G_AB(a)) - a|_1 + |G_AB(G_BA(b)) - b|_1), lambda_cycle = 10.
@@ -14,22 +13,25 @@ both); a training step is one generator update.
   half of each fake batch is swapped for older fakes once the pool is full. The pools travel in checkpoints.
 - The discriminator objective is halved (the paper's "divide the objective by 2 while optimizing D").
 - ``lr_decay_start``: from this generator update on, both learning rates decay linearly to 0 at
-  ``trainer.max_steps`` (the paper: constant for 100 epochs, then linear to 0 over 100). A function of the
-  step alone, so a resumed run gets the same rates.
+  ``trainer.max_steps`` (the paper: constant for 100 epochs, then linear to 0 over 100): a Lightning
+  ``lr_scheduler`` per optimizer (``lr_schedule``), a function of the step alone, so a resumed run gets the same
+  rates.
 
-``generate(source=a)`` and ``forward`` translate A -> B; ``translate(images, "ba")`` goes the other way.
+``translate(images, "ab")`` (and ``forward``) translate A -> B, ``translate(images, "ba")`` the other way; the
+family's evaluation is ``ganlab.evaluation.translation``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
+from ganlab.config.bounds import Bound, check_arguments
 from ganlab.data.batches import UnpairedBatch
 from ganlab.evaluation.translation import Translations
 from ganlab.models.gan import GAN, eval_mode
@@ -71,6 +73,8 @@ class ImagePool:
 
 class CycleGAN(GAN):
     evaluator_class = Translations
+    batch_type = UnpairedBatch
+    preset = "cyclegan"
 
     def __init__(
         self,
@@ -78,15 +82,22 @@ class CycleGAN(GAN):
         discriminator: dict[str, Any],
         loss: dict[str, Any],
         optimizer: dict[str, Any],
-        lambda_cycle: float = 10.0,
-        lambda_identity: float = 0.5,  # times lambda_cycle
-        pool_size: int = 50,
-        lr_decay_start: int | None = None,  # generator update from which the learning rates decay linearly to 0
-        samples_per_row: int = 8,  # sample grids: this many images a row
-        latent_dim: int = 1,  # unused: no latent space
-        prior: str = "normal",  # unused
+        lambda_cycle: Annotated[float, Bound(at_least=0)] = 10.0,
+        lambda_identity: Annotated[float, Bound(at_least=0)] = 0.5,  # times lambda_cycle
+        pool_size: Annotated[int, Bound(at_least=0)] = 50,
+        lr_decay_start: Annotated[int | None, Bound(at_least=0)] = None,  # from here the rates decay linearly to 0
+        samples_per_row: Annotated[int, Bound(at_least=1)] = 8,  # sample grids: this many images a row
     ):
-        super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples=1)
+        # A translator draws from no noise: the base's latent space is a (1, 1) placeholder.
+        super().__init__(
+            generator=generator,
+            discriminator=discriminator,
+            loss=loss,
+            optimizer=optimizer,
+            latent_dim=1,
+            num_fixed_samples=1,
+        )
+        check_arguments(CycleGAN.__init__, locals(), "model.")
         self.pools = {domain: ImagePool(pool_size) for domain in DOMAINS}
 
     # ---- networks --------------------------------------------------------------------------------------
@@ -111,20 +122,8 @@ class CycleGAN(GAN):
         with eval_mode(network):
             return network(images.to(self.device))
 
-    @torch.no_grad()
-    def generate(
-        self,
-        num: int | None = None,
-        z: Tensor | None = None,
-        labels: Tensor | None = None,
-        source: Tensor | None = None,
-    ) -> Tensor:
-        """Domain-A images ``source`` translated into domain B. A translator draws nothing from noise."""
-        if source is None:
-            raise ValueError(
-                f"{type(self).__name__} translates images: call generate(source=<domain A images>) or translate(images, 'ba')"
-            )
-        return self.translate(source, "ab")
+    def generate(self, *args, **kwargs) -> Tensor:
+        raise TypeError(f"{type(self).__name__} draws nothing from noise: translate(images, 'ab') or (images, 'ba')")
 
     # ---- objectives ------------------------------------------------------------------------------------
     def discriminator_loss(self, batch: UnpairedBatch) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:

@@ -1,22 +1,19 @@
-"""The GAN LightningModule: wires generators, discriminators and an objective, and owns the update order.
+"""The base of every GAN family: a LightningModule that wires networks, optimizers and an objective, and owns the
+update order.
 
-Each training step is one generator update: ``discriminator_steps`` discriminator updates, each on a fresh
-chunk of real images and fresh noise, then one generator update. The parts arrive as Hydra configs (plain
-dicts) and are built here, so ``save_hyperparameters()`` lets a checkpoint rebuild the whole model on its own:
-``GAN.load_from_checkpoint(path)`` (which returns the variant the checkpoint was saved from).
+Each training step is one generator update: ``discriminator_steps`` discriminator updates, each on its own chunk
+of the batch, then one generator update (``training_step``, the only place the order is written). The parts
+arrive as Hydra configs (plain dicts) and are built here, so ``save_hyperparameters()`` lets a checkpoint rebuild
+the whole model on its own: ``GAN.load_from_checkpoint(path)`` returns the family the checkpoint was saved from.
 
-A variant (``models/cgan.py``, ``acgan.py``, ``sgan.py``, ``began.py``) overrides the hooks below, never the
-update order:
+A family declares what it is; the README's "Layout" lists the parts with an example of each:
 
-- ``build_networks`` / ``generator_networks`` / ``discriminator_networks``: which networks exist and which
-  optimizer trains each (a model with two generators and two discriminators lists both of each);
-- ``critic_networks``: which of D's networks the loss checks and constrains (StackGAN: not its caption encoder);
-- ``generator_inputs``: what G takes for a batch of fakes (noise; noise and labels);
-- ``discriminate``: how D scores images, as (score (B,), auxiliary outputs);
-- ``discriminator_terms`` / ``generator_terms``: losses added to the adversarial ones (ACGAN's class terms);
-- ``class_logits``: D's class prediction, when it makes one (val/accuracy and test/accuracy follow);
-- ``after_discriminator_update``: state that follows D's scores (BEGAN's k_t);
-- ``discriminator_loss`` / ``generator_loss`` as a whole, where the objective's shape differs (SGAN).
+- its objective: ``discriminator_loss(batch)`` and ``generator_loss(batch)`` on a typed batch (``batch_type``),
+  by default built from the finer hooks ``generator_inputs``, ``discriminate``, ``discriminator_terms``,
+  ``generator_terms``, ``after_discriminator_update`` for one-G-one-D families;
+- its networks and optimizers: ``build_networks``, ``parameter_groups`` (each optimizer's groups, by name),
+  ``phases`` (which optimizers step in D's and in G's phase), ``lr_schedule``;
+- its evaluation: ``evaluator_class`` (``ganlab.evaluation``), and ``preset``, the experiment that fits it.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import lightning as L
 import torch
@@ -35,6 +32,8 @@ from torch.nn.utils import parametrize
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.classification import MulticlassAccuracy
 
+from ganlab.config.bounds import Bound, check_arguments
+from ganlab.config.checks import ConfigError
 from ganlab.data.batches import Batch, LabelledBatch, split_batch
 from ganlab.evaluation.base import Evaluator
 from ganlab.evaluation.samples import Samples
@@ -77,6 +76,11 @@ class GAN(L.LightningModule):
     evaluator_class: ClassVar[type[Evaluator]] = Samples
     #: Whether G takes class labels (``generate(labels=...)``).
     conditional: ClassVar[bool] = False
+    #: The batches the family's objective takes (``ganlab.data.batches``), and the preset that gives it such data.
+    batch_type: ClassVar[type] = LabelledBatch
+    preset: ClassVar[str | None] = None
+    #: Base arguments the family sets itself (not configured: left out of its schema).
+    derived_arguments: ClassVar[tuple[str, ...]] = ()
     #: The family's own measure besides FID, logged by its validation_step (the run's summary shows it).
     headline_metric: ClassVar[str | None] = None
 
@@ -86,13 +90,13 @@ class GAN(L.LightningModule):
         discriminator: dict[str, Any],
         loss: dict[str, Any],
         optimizer: dict[str, Any],
-        latent_dim: int = 100,
+        latent_dim: Annotated[int, Bound(at_least=1)] = 100,
         prior: str = "normal",  # z ~ N(0, I), or "uniform": z ~ U[-1, 1]
-        num_fixed_samples: int = 64,  # size of the fixed noise batch behind the sample grids
-        augment: list[str]
-        | None = None,  # DiffAugment policy on everything D sees in training, e.g. ["translation", "cutout"]
+        num_fixed_samples: Annotated[int, Bound(at_least=1)] = 64,  # the fixed noise batch behind the sample grids
+        augment: list[str] | None = None,  # DiffAugment on everything D sees in training, e.g. [translation, cutout]
     ):
         super().__init__()
+        check_arguments(GAN.__init__, locals(), "model.")
         if prior not in PRIORS:
             raise ValueError(f"model.prior must be one of {PRIORS}, got {prior!r}")
         if optimizer.get("scale_lr", "none") not in LR_SCALINGS:
@@ -211,7 +215,27 @@ class GAN(L.LightningModule):
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
 
+    def check_data(self, datamodule: L.LightningDataModule) -> None:
+        """Fail in one line, before the first step, on data this family cannot train on."""
+        batch_type = getattr(datamodule, "batch_type", None)  # a user's own datamodule may not say
+        if batch_type is not None and batch_type is not self.batch_type:
+            fix = f"experiment={self.preset}" if self.preset else "a data= option that yields them"
+            raise ConfigError(
+                f"{type(self).__name__} trains on {self.batch_type.__doc__.split(' (')[0].lower()}, but the data "
+                f"gives {batch_type.__doc__.split(' (')[0].lower()}: train it with {fix}"
+            )
+        batch_size = getattr(datamodule, "batch_size", None)
+        single = [m for net in (*self.generator_networks(), *self.discriminator_networks()) for m in net.modules()]
+        if batch_size == 1 and any(isinstance(m, nn.BatchNorm1d) and m.training for m in single):
+            raise ConfigError(
+                "data.batch_size=1: a BatchNorm1d layer of this model needs at least 2 images a batch to train; "
+                "set data.batch_size=2 or more"
+            )
+
     def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None:
+            self.check_data(datamodule)
         if self.device.type == "cpu":
             keep_freed_memory()  # glibc: no page faults on every step's activations (ganlab/run/cpu_allocator.py)
 
@@ -286,10 +310,6 @@ class GAN(L.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         repair_epoch_progress(self.trainer)  # a run resumed at an epoch's end resumes exactly again (checkpoints.py)
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        schedulers = self.lr_schedulers() or []
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()  # the next update's learning rates (manual optimization steps no scheduler itself)
 
     def training_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
         """One generator update: ``discriminator_steps`` discriminator updates, each on its own chunk of the batch
@@ -305,6 +325,11 @@ class GAN(L.LightningModule):
             else {name: torch.stack([s[name] for s in d_stats]).mean() for name in d_stats[0]}
         )
         metrics = d_metrics | g_stats
+        schedulers = self.lr_schedulers() or []
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            # The next update's rates, set before the checkpoint callbacks save them (manual optimization steps
+            # no scheduler itself).
+            scheduler.step()
         if logs:
             batch_size = len(chunks[-1][0])
             self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size)

@@ -12,12 +12,13 @@ the unlabelled ones). With every label kept, every image also serves as an unlab
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganlab.config.bounds import Bound, check_arguments
 from ganlab.data.batches import LabelledBatch
 from ganlab.data.idx_datamodule import UNLABELLED
 from ganlab.models.gan import GAN
@@ -28,18 +29,14 @@ class SemiSupervisedGAN(GAN):
 
     def __init__(
         self,
-        generator: dict[str, Any],
-        discriminator: dict[str, Any],
-        loss: dict[str, Any],
-        optimizer: dict[str, Any],
-        num_classes: int = 10,
-        unlabelled_weight: float = 0.5,  # weight of the real/fake term; 0 trains D as a plain classifier on the labels
+        num_classes: Annotated[int, Bound(at_least=1)] = 10,
+        unlabelled_weight: Annotated[float, Bound(at_least=0)] = 0.5,  # the real/fake term; 0: D a plain classifier
         feature_matching: bool = True,  # G matches D's mean features of real images instead of fooling D
-        latent_dim: int = 100,
         prior: str = "uniform",
-        num_fixed_samples: int = 64,
+        **base: Any,  # GAN's arguments
     ):
-        super().__init__(generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples)
+        super().__init__(prior=prior, **base)
+        check_arguments(SemiSupervisedGAN.__init__, locals(), "model.")
         self.track_accuracy(num_classes)  # D's classifier on held-out real images: the point of this model
 
     def class_logits(self, aux: tuple[Tensor, ...]) -> Tensor:

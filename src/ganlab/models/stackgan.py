@@ -15,21 +15,23 @@
   (ACGAN's terms, ``attribute_weight``); a head on the caption embedding predicts the attributes the caption
   mentions (``caption_attribute_weight``), so the encoder learns the words from the first step.
 
-A batch is ``(images, packed captions)`` (``data/captioned_digits.py``); the base class chunks it as
-``(images, labels)``, and the update order stays the base's: the discriminators and the caption encoder (one
-optimizer), then both generator stages (the other). ``generate`` draws stage-II images for captions (random
-ones when none are given, so FID during training works unchanged); ``generate_stages`` gives both stages.
+A batch is a ``CaptionedBatch`` (``data/captioned_digits.py``), the whole objective is this family's own, and
+the update order stays the base's: the discriminators and the caption encoder (one optimizer, the encoder in a
+parameter group of its own), then both generator stages (the other). ``generate`` draws stage-II images for
+captions (random ones when none are given); ``generate_stages`` gives both stages. The family's evaluation is
+``ganlab.evaluation.captions``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
+from ganlab.config.bounds import Bound, check_arguments
 from ganlab.data.batches import CaptionedBatch
 from ganlab.data.captions import CaptionGrammar, unpack
 from ganlab.evaluation.captions import Captions
@@ -48,29 +50,32 @@ def attribute_loss(logits: Tensor, targets: Tensor) -> Tensor:
 
 class StackGAN(GAN):
     evaluator_class = Captions
+    batch_type = CaptionedBatch
+    preset = "stackgan"
+    derived_arguments = ("num_fixed_samples",)  # the sample grid's shape
 
     def __init__(
         self,
-        generator: dict[str, Any],
-        discriminator: dict[str, Any],
-        loss: dict[str, Any],
-        optimizer: dict[str, Any],
         text_encoder: dict[str, Any],
-        caption_classes: str = "mnist",  # which class words captions use: mnist or fashion_mnist
+        caption_classes: str | None = "mnist",  # which class words captions use: mnist or fashion_mnist
         held_out: list[str] | None = None,  # attribute-class pairs never said in training, e.g. ["thick 1"]
         vocabulary: list[str] | None = None,  # filled from the grammar; a checkpoint keeps it
-        kl_weight: float = 0.02,
-        attribute_weight: float = 1.0,
-        caption_attribute_weight: float = 1.0,
-        text_lr_scale: float = 10.0,  # the caption encoder's learning rate, times the discriminators'
-        latent_dim: int = 64,
-        prior: str = "normal",
-        num_fixed_captions: int = 10,  # sample grids: one row per caption (one per class by default)
-        samples_per_caption: int = 4,  # sample grids: this many stage-I then as many stage-II images a row
+        kl_weight: Annotated[float, Bound(at_least=0)] = 0.02,  # conditioning augmentation's KL term in G's loss
+        attribute_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # attribute heads on both Ds (0: the paper's D)
+        caption_attribute_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # a head on the caption embedding
+        text_lr_scale: Annotated[float, Bound(above=0)] = 10.0,  # the caption encoder's lr, times the Ds'
+        latent_dim: Annotated[int, Bound(at_least=1)] = 64,
+        num_fixed_captions: Annotated[int, Bound(at_least=1)] = 10,  # sample grids: a row per caption
+        samples_per_caption: Annotated[int, Bound(at_least=1)] = 4,  # sample grids: stage-I then stage-II images
+        **base: Any,  # GAN's arguments
     ):
-        super().__init__(
-            generator, discriminator, loss, optimizer, latent_dim, prior, num_fixed_samples=samples_per_caption
-        )
+        if caption_classes is None:  # model=stackgan on data without captions (conf/model/stackgan.yaml)
+            raise ValueError(
+                f"{type(self).__name__} draws from captions, and the data has none: train it with "
+                f"experiment={self.preset} (data=captioned_mnist or data=captioned_fashion_mnist)"
+            )
+        super().__init__(latent_dim=latent_dim, **base | {"num_fixed_samples": samples_per_caption})
+        check_arguments(StackGAN.__init__, locals(), "model.")
         if vocabulary is not None and list(vocabulary) != self.grammar.vocabulary:
             raise ValueError(
                 "this checkpoint's vocabulary differs from the caption grammar's (data/captions.py changed since)"
@@ -148,16 +153,8 @@ class StackGAN(GAN):
         return low, high
 
     @torch.no_grad()
-    def generate(
-        self,
-        num: int | None = None,
-        z: Tensor | None = None,
-        labels: Tensor | None = None,
-        captions: Tensor | None = None,
-    ) -> Tensor:
+    def generate(self, num: int | None = None, z: Tensor | None = None, captions: Tensor | None = None) -> Tensor:
         """Stage-II images for packed ``captions`` (B, W); random captions for ``num`` images or for each latent."""
-        if labels is not None:
-            raise ValueError("StackGAN draws from captions: generate(captions=grammar.pack(...)), not labels")
         if captions is None:
             num = len(z) if z is not None else num
             if num is None:
