@@ -310,7 +310,6 @@ class GAN(L.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         repair_epoch_progress(self.trainer)  # a run resumed at an epoch's end resumes exactly again (checkpoints.py)
 
-
     def training_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
         """One generator update: ``discriminator_steps`` discriminator updates, each on its own chunk of the batch
         (a batch holds k * B real images), then one generator update on the last chunk."""
