@@ -31,11 +31,17 @@ class Family:
     preset: str | None = None  # experiment=<preset>: the family's data, loss and callbacks
     losses: tuple[str, ...] = LOGIT_LOSSES  # the loss= options it trains with (the others fail in one line)
     trains_alone: bool = True  # whether `python train.py model=<model>` trains on the default data (MNIST)
+    data: str | None = None  # the data= it needs, when not the default
     extra: tuple[str, ...] = field(default=())  # what its short runs need besides (a validation interval, ...)
 
     def model_overrides(self) -> list[str]:
         """The small widths alone (``model.*``), for the family without its preset's loss and data settings."""
         return [o for o in self.small if o.startswith("model.")]
+
+    def with_loss(self, loss: str) -> list[str]:
+        """The small family on its data with ``loss``, without the preset (whose loss settings are its own loss's)."""
+        data = [f"data={self.data}"] if self.data else []
+        return [f"model={self.model}", *self.model_overrides(), *data, f"loss={loss}"]
 
     def overrides(self, *more: str) -> list[str]:
         """The small family as its preset sets it up (or on the defaults), then ``more`` (which replace the
@@ -73,7 +79,8 @@ FAMILIES = {
             "data.batch_size=4",
         ),
         preset="cyclegan",
-        trains_alone=False,  # two unpaired domains: data=digits_to_mnist
+        trains_alone=False,
+        data="digits_to_mnist",  # two unpaired domains
         extra=("trainer.val_check_interval=null",),
     ),
     "stackgan": Family(
@@ -90,7 +97,8 @@ FAMILIES = {
             "data.batch_size=8",
         ),
         preset="stackgan",
-        trains_alone=False,  # captions: data=captioned_mnist
+        trains_alone=False,
+        data="captioned_mnist",  # captions
         extra=("trainer.val_check_interval=null", "trainer.check_val_every_n_epoch=1"),
     ),
     "infogan": Family(

@@ -30,7 +30,7 @@ from recorders import LearningRates, find
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("generator_ab.", "generator_ba.", "discriminator_a.", "discriminator_b.")
 # The family's small networks, 4 + 4 images a step, epochs of 4 steps (so a short run validates).
-SMALL = FAMILIES["cyclegan"].overrides("trainer.limit_train_batches=4", "logger=csv")
+SMALL = FAMILIES["cyclegan"].overrides("trainer.limit_train_batches=4", "logger=csv", "model.pool_size=50")
 
 
 # ---- data ------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def networks_moved(trainer, gan: GAN) -> dict[str, bool]:
 def test_trains_with_every_loss_it_accepts_and_refuses_the_others_in_one_line(make_cfg, family, loss):
     spec = FAMILIES[family]
     if loss not in spec.losses:  # on the defaults, not the preset, whose loss settings belong to its own loss
-        cfg = make_cfg([f"model={spec.model}", *spec.model_overrides(), f"loss={loss}", "trainer.max_steps=1"])
+        cfg = make_cfg([*spec.with_loss(loss), "trainer.max_steps=1"])
         with pytest.raises(Exception, match="goes with loss=began") as error:  # raised when the model is built
             train(cfg)
         assert "\n" not in str(error.value.__cause__ or error.value).strip()

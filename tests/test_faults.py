@@ -181,7 +181,7 @@ def test_composition_errors_reach_the_user_as_one_line_with_file_and_line(tmp_pa
     run_dir = f"hydra.run.dir={tmp_path / 'run'}"
     cases = {
         "experiment=broken": f"error: {tmp_path}/conf/experiment/broken.yaml:4: invalid YAML",
-        "experiment=dangling": f"{tmp_path}/conf/experiment/dangling.yaml:3: Interpolation key 'nowhere.dim' not found (key model.latent_dim)",
+        "experiment=dangling": f"{tmp_path}/conf/experiment/dangling.yaml:3: Interpolation key 'nowhere.dim' not found (key model.generator.latent_dim)",
         "model=stylegan": f"error: In 'train': Could not find 'model/stylegan'; Available options in 'model': {', '.join(MODEL_OPTIONS)}",
     }
     for override, expected in cases.items():

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.config.bounds import Bound, check_arguments
+from ganlab.networks.stabilizers import couples_examples
 
 
 def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -81,8 +82,6 @@ class GANLoss:
 
     def check_discriminator(self, discriminator: nn.Module) -> None:
         """Refuse a discriminator this objective cannot train correctly (called once, when the model is built)."""
-        from ganlab.networks.stabilizers import couples_examples
-
         if (self.per_example_penalty or self.r1_gamma > 0) and couples_examples(discriminator):
             penalty = "R1 (loss.r1_gamma > 0)" if self.r1_gamma > 0 else f"{type(self).__name__}'s gradient penalty"
             raise ValueError(

@@ -80,6 +80,14 @@ def check_output_dir(output_dir: str | Path) -> None:
         ) from None
 
 
+def where_defined(schema: type) -> str:
+    """Where a schema's fields are written: a class signature (models, losses) or ganlab/config/schemas.py."""
+    target = next((f.default for f in dataclasses.fields(schema) if f.name == "_target_"), None)
+    if isinstance(target, str) and target.startswith("ganlab.") and schema.__module__ != "ganlab.config.schemas":
+        return f"the signature of {target}"
+    return "ganlab/config/schemas.py"
+
+
 def check_schema_keys(cfg: DictConfig, prefix: str = "") -> None:
     """Raise ConfigError for a key that a schema'd group does not have. ``+model.some_key=3`` adds a key even
     to a structured config (Hydra's ``+`` forces it in), which would fail deep in instantiation instead."""
@@ -97,7 +105,7 @@ def check_schema_keys(cfg: DictConfig, prefix: str = "") -> None:
             if unknown:
                 raise ConfigError(
                     f"{name}.{unknown[0]}: not a key of {name} ({schema.__name__}); its keys are {', '.join(known)}. "
-                    f"Check the spelling, or add the field to ganlab/config/schemas.py"
+                    f"Check the spelling, or add it to {where_defined(schema)}"
                 )
         check_schema_keys(node, prefix=f"{name}.")
 

@@ -9,6 +9,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ganlab.callbacks.checkpoint_on_signal import Interrupted
+from ganlab.run.hparams_tab import best_fid
+
 # Python warnings a user cannot act on: (message regex, category). Each is matched exactly; every other warning
 # still shows.
 NOISY_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
@@ -88,8 +91,6 @@ def _duration(seconds: float) -> str:
 
 def summary(output_dir: str | Path, result: dict[str, Any], seconds: float, seed: int | None = None) -> str:
     """The lines a run ends with: what it did and where its outputs are."""
-    from ganlab.run.hparams_tab import best_fid
-
     run_dir = Path(output_dir)
     trainer, model, metrics = result["trainer"], result["model"], result["metrics"]
     steps = trainer.global_step
@@ -137,16 +138,12 @@ def write_result(
     final metrics; what ``report.py`` reads besides the logs. A resumed run overwrites it with its own ending."""
     import json
 
-    from ganlab.callbacks.checkpoint_on_signal import Interrupted
-
     if not _rank_zero():
         return
     record: dict[str, Any] = {"status": "completed", "wall_time_s": round(seconds, 2)}
     if result is not None:
         record["updates"] = int(result["trainer"].global_step)
         record["metrics"] = {name: float(value) for name, value in result["metrics"].items()}
-        from ganlab.run.hparams_tab import best_fid
-
         record["best_val_fid"] = best_fid(result["trainer"])
     if error is not None:
         record["status"] = "interrupted" if isinstance(error, (Interrupted, KeyboardInterrupt)) else "failed"

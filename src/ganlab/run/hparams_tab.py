@@ -15,6 +15,8 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab.callbacks.fid import FIDCallback
+
 
 def metric_names(model: L.LightningModule) -> list[str]:
     """The family's ``val/*`` scores (its evaluator's) and the model's own headline measure, if any."""
@@ -100,8 +102,6 @@ def log_hparams(loggers: list[Any], cfg: DictConfig, model: L.LightningModule) -
 
 def best_fid(trainer: L.Trainer) -> float | None:
     """The lowest val/fid of the run so far (the FID callback keeps it across a resume)."""
-    from ganlab.callbacks.fid import FIDCallback
-
     for callback in trainer.callbacks:
         if isinstance(callback, FIDCallback) and callback.best is not None:
             return callback.best
