@@ -103,8 +103,15 @@ FAMILIES = {
     ),
     "infogan": Family(
         "infogan",
-        (*TINY_CONV, "model.grid_columns=3", "model.q_head.hidden=16"),
+        (
+            *TINY_CONV,
+            "model.generator.hidden=32",
+            "model.discriminator.hidden=16",
+            "model.grid_columns=3",
+            "model.q_head.hidden=16",
+        ),
         preset="infogan",
+        losses=tuple(loss for loss in LOGIT_LOSSES if loss != "wgan_gp"),  # its D has BatchNorm
     ),
 }
 

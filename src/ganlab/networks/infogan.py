@@ -2,8 +2,8 @@
 separate head on the trunk's features that recovers the latent codes (categorical logits and the continuous
 codes' Gaussian means and log standard deviations).
 
-G is ``ganlab.networks.dcgan.Generator`` on the full latent (noise, one-hot categorical code, continuous codes
-concatenated): InfoGAN's generator is a plain DCGAN generator, only its input is structured.
+``Generator`` is the paper's MNIST G on the full latent (noise, one-hot categorical code, continuous codes
+concatenated): a DCGAN generator with a 1024-wide dense layer first; only its input is structured.
 
 Q is its own module (``QHead``), not a layer of the discriminator, so that a model can give it its own optimizer
 (or learning rate). The model calls ``discriminator(images) -> (score, features)`` and then ``q_head(features)``.
@@ -16,6 +16,43 @@ from torch import Tensor, nn
 from ganlab.networks.dcgan import discriminator_trunk
 from ganlab.networks.layers import dcgan_init
 from ganlab.networks.stabilizers import spectral_normalize
+
+
+class Generator(nn.Module):
+    """The InfoGAN paper's MNIST generator (Chen et al. 2016, table 1): z -> FC ``hidden`` -> BN -> ReLU -> FC
+    (2c x H/4 x W/4) -> BN -> ReLU -> 4x4 stride-2 deconv c -> BN -> ReLU -> 4x4 stride-2 deconv C -> tanh
+    (c = base_channels: 64, and 2c = 128 as in the paper). ``dcgan.Generator`` without the 1024-wide dense layer."""
+
+    def __init__(
+        self,
+        latent_dim: int = 74,
+        base_channels: int = 64,
+        hidden: int = 1024,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+    ):
+        super().__init__()
+        channels, height, width = image_shape
+        self.start_shape = (2 * base_channels, height // 4, width // 4)
+        start = 2 * base_channels * (height // 4) * (width // 4)
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, start, bias=False),
+            nn.BatchNorm1d(start),
+            nn.ReLU(),
+        )
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(2 * base_channels, base_channels, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(base_channels),
+            nn.ReLU(),
+            nn.ConvTranspose2d(base_channels, channels, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+        self.apply(dcgan_init)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.upsample(self.project(z).view(z.shape[0], *self.start_shape))  # (B, C, H, W)
 
 
 class Discriminator(nn.Module):
