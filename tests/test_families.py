@@ -102,7 +102,14 @@ def test_evaluate_and_sample_work_from_its_checkpoint_alone(make_cfg, tmp_path, 
 
 
 # ---- two DDP ranks on CPU ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("family", FAMILIES)
+# mlp, cyclegan and stackgan have DDP tests of their own (test_distributed, test_cyclegan, test_stackgan): their
+# smoke runs here are marked slow, to keep the suite's time.
+OWN_DDP_TESTS = ("mlp", "cyclegan", "stackgan")
+
+
+@pytest.mark.parametrize(
+    "family", [pytest.param(f, marks=pytest.mark.slow) if f in OWN_DDP_TESTS else f for f in FAMILIES]
+)
 def test_two_ddp_ranks_on_cpu_train_in_step(tmp_path, family):
     run_dir = tmp_path / "run"
     result = run_script(
