@@ -2,8 +2,16 @@
 (with this folder on PYTHONPATH): each rank saves its parameters (at the start and the end), buffers, objective
 state, rank count and step count when training ends."""
 
+from pathlib import Path
+
 import lightning as L
 import torch
+
+
+def load_rank_states(run_dir: Path, world_size: int = 2) -> list[dict]:
+    """Each rank's saved state, on the CPU: rank N of a GPU run saved its tensors on ``cuda:N``, and tensors
+    on two devices cannot be compared."""
+    return [torch.load(Path(run_dir) / f"rank{rank}.pt", map_location="cpu") for rank in range(world_size)]
 
 
 class DumpRankState(L.Callback):

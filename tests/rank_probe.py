@@ -28,14 +28,18 @@ class DumpSeedAndShard(L.Callback):
 
 
 class PoisonRankLoss(L.Callback):
-    """Test fault injection: from generator update ``step`` (1-based) on, rank ``rank`` alone adds a NaN constant to
-    G's loss. The constant carries no gradient, so only that rank's logged loss is non-finite: its gradients, and
-    so every rank's weights, stay finite (the case the ranks can only learn of from each other)."""
+    """Test fault injection: from generator update ``step`` (1-based) on, for ``steps`` updates (None: to the end),
+    rank ``rank`` alone adds a NaN constant to G's loss. The constant carries no gradient, so only that rank's
+    logged loss is non-finite: its gradients, and so every rank's weights, stay finite (the case the ranks can only
+    learn of from each other)."""
 
-    def __init__(self, step: int = 3, rank: int = 1):
-        self.step, self.rank = step, rank
+    def __init__(self, step: int = 3, rank: int = 1, steps: int | None = None):
+        self.step, self.rank, self.steps = step, rank, steps
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        poisoned = getattr(pl_module, "_poisoned", None)
+        if poisoned is not None and self.steps is not None and trainer.global_step + 1 == self.step + self.steps:
+            pl_module.loss.g_loss = poisoned  # the loss as it was
         if (
             trainer.global_rank != self.rank
             or trainer.global_step + 1 != self.step
@@ -46,7 +50,7 @@ class PoisonRankLoss(L.Callback):
         pl_module.loss.g_loss = lambda fake_scores: (
             g_loss(fake_scores) + torch.tensor(math.nan, device=fake_scores.device)
         )
-        pl_module._poisoned = True
+        pl_module._poisoned = g_loss
 
 
 class LogMetrics(L.Callback):

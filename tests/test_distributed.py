@@ -15,6 +15,8 @@ import torch
 
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
+from dump_rank_state import load_rank_states
+
 REPO = Path(__file__).resolve().parents[1]
 QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.download=false"]
 
@@ -88,7 +90,7 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
     )
     # DDP keeps the parameters in sync. (BatchNorm running statistics are not parameters: each rank updates
     # them from its own fakes, and DDP broadcasts rank 0's at the start of every step.)
-    state0, state1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    state0, state1 = load_rank_states(tmp_path)
     assert (state0["rank"], state1["rank"], state0["world_size"], state1["world_size"]) == (0, 1, 2, 2)
     rank0, rank1 = state0["parameters"], state1["parameters"]
     assert rank0.keys() == rank1.keys() and any("generator" in name for name in rank0)
@@ -205,6 +207,47 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank_with_one_message_and_the
     checkpoint = torch.load(last, map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 2 and all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
     assert elapsed < 100, elapsed  # not a process-group timeout
+
+
+def test_a_non_finite_loss_at_a_check_step_is_agreed_at_that_step(tmp_path):
+    """At a step where both check, ``checkpoint_on_signal`` (listed first) asked for the ranks' agreement before
+    the guard had recorded that step's losses, and the guard then cleared them unseen: a NaN on one rank at such
+    a step was never agreed on, and the run ended as if nothing happened."""
+    run_dir = tmp_path / "run"
+    result = run(
+        [
+            "accelerator=ddp_cpu",
+            "model=mlp",
+            "trainer.max_steps=6",
+            "data.batch_size=8",
+            "logger=csv",
+            "callbacks.divergence_guard.check_every_n_steps=5",
+            "callbacks.checkpoint_on_signal.check_every_n_steps=5",  # both ask at step 5 (by default: 10, 20, ...)
+            f"data.root={BUNDLED_MNIST_SAMPLE}",
+            f"hydra.run.dir={run_dir}",
+            "+callbacks.poison._target_=rank_probe.PoisonRankLoss",
+            "+callbacks.poison.step=5",
+            "+callbacks.poison.steps=1",
+            *NO_FID,
+            *QUIET,
+        ],
+        cwd=tmp_path,
+        returncode=1,
+        timeout=120,
+    )
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "training diverged at step 5: loss/g is nan on a rank of 2" in errors[0], errors
+
+
+def test_rank_states_saved_on_gpus_load_on_any_machine(tmp_path, monkeypatch):
+    """Rank N of a GPU run saves its tensors on cuda:N; loaded as saved, two ranks' tensors sit on two devices
+    (torch.equal raises), and on a machine without CUDA they do not load at all."""
+    monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:1")  # as rank 1 tags them
+    for rank in range(2):
+        torch.save({"parameters": {"w": torch.arange(3.0)}}, tmp_path / f"rank{rank}.pt")
+    monkeypatch.undo()
+    rank0, rank1 = load_rank_states(tmp_path)
+    assert torch.equal(rank0["parameters"]["w"], rank1["parameters"]["w"])
 
 
 def test_fid_callback_logs_the_same_kid_and_classifier_score_on_every_rank(tmp_path):

@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim import Optimizer
 
-from ganlab.callbacks.rank_agreement import agreed_flags, is_check_step
+from ganlab.callbacks.rank_agreement import agreed_flags, forget_agreement, is_check_step
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,27 @@ class DivergenceError(RuntimeError):
     """A loss, gradient or weight became NaN or infinite. The message names the step, the quantity and the fix."""
 
 
+def norms(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Each tensor's norm, one device tensor (one fused kernel; no host sync). A NaN or inf anywhere in a tensor
+    makes its norm non-finite; a norm that overflows on huge but finite values reads as inf, and
+    ``_first_non_finite`` then finds no culprit."""
+    with torch.no_grad():
+        return torch.stack(torch._foreach_norm(tensors))
+
+
+def states(values: torch.Tensor) -> torch.Tensor:
+    """FINITE, INF or NAN per value, on the device."""
+    return torch.where(torch.isnan(values), NAN, torch.where(torch.isinf(values), INF, FINITE))
+
+
+def non_finite_codes(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """FINITE, INF or NAN per tensor, as a device tensor: no host sync."""
+    return states(norms(tensors))
+
+
 def non_finite_code(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """FINITE, INF or NAN for a list of tensors, as a 0-d device tensor: no host sync. A NaN or inf anywhere makes a
-    tensor's norm non-finite (one fused kernel for all of them); a norm that overflows on huge but finite values
-    reads as INF here, and ``_first_non_finite`` then finds no culprit."""
-    norms = torch.stack(torch._foreach_norm([tensor.detach() for tensor in tensors]))
-    return torch.where(torch.isnan(norms).any(), NAN, torch.where(torch.isinf(norms).any(), INF, FINITE))
+    """The worst state of a list of tensors, as a 0-d device tensor: no host sync."""
+    return non_finite_codes(tensors).max()
 
 
 def _first_non_finite(named_tensors) -> tuple[str, torch.Tensor] | None:
@@ -47,17 +62,18 @@ def _describe(tensor: torch.Tensor) -> str:
 class DivergenceGuard(L.Callback):
     """Stop (or skip the update) when training produces a non-finite value, on every DDP rank alike.
 
-    - Before every optimizer step (D's and G's), the weights and that optimizer's gradients: one fused check and
-      one host sync. ``action="stop"`` raises ``DivergenceError`` before the bad update is applied;
-      ``action="skip"`` drops the non-finite gradient (that optimizer's step changes nothing) and stops only after
-      ``max_consecutive_skips`` in a row, or when a weight itself is not finite. Under DDP this decision is the
-      same on every rank without any communication: the gradients have just been all-reduced (a NaN on one
-      rank's shard is a NaN on all of them) and the weights are replicas.
-    - Each rank's own losses: accumulated on the device (no host sync) and agreed over all ranks every
-      ``check_every_n_steps`` generator updates, at the last one, and before every checkpoint is written, in the
-      one all-reduce of ``rank_agreement`` (shared with ``checkpoint_on_signal``). So every rank stops at the
-      same step with the same message, and no checkpoint written after a non-finite loss or weight exists: the
-      last good one stays.
+    - ``action="stop"`` (the default) costs no host sync in a training step, and two ops per optimizer step.
+      Before every optimizer step (D's and G's) the norms of that optimizer's gradients and of all weights are
+      taken on the device (one fused kernel) and kept; so are the losses of every update. Every
+      ``check_every_n_steps`` generator updates, at the last one and before every checkpoint is written, the ranks
+      agree on them in the one all-reduce of ``rank_agreement`` (shared with ``checkpoint_on_signal``; one host
+      sync), and every rank stops with the same message naming the first step and quantity. No checkpoint written
+      after a non-finite value exists: the last good one stays. The updates after the bad one (at most
+      ``check_every_n_steps - 1``) run on and are never saved.
+    - ``action="skip"`` reads the check back before every optimizer step (one host sync each) and drops a
+      non-finite gradient (that optimizer's step changes nothing); it stops after ``max_consecutive_skips`` in a
+      row, or when a weight itself is not finite. Under DDP this decision is the same on every rank without any
+      communication: the gradients have just been all-reduced and the weights are replicas.
 
     With mixed precision a non-finite gradient is the grad scaler's business (it skips the step and lowers the
     scale), so gradients are then left alone, and the weights are checked with the losses.
@@ -74,8 +90,11 @@ class DivergenceGuard(L.Callback):
         self.skipped = 0  # skipped updates in this run
         self._consecutive_skips = 0
         self._skipped_this_step = False
-        self._losses: dict[str, torch.Tensor] = {}  # the worst state of each loss since the last agreement
-        self._loss_steps: dict[str, int] = {}
+        # Since the last agreement, on the device: each update's losses, by their names; and before each optimizer
+        # step the norms of its gradients and of every weight, with the step and the names of those tensors.
+        self._losses: dict[tuple[str, ...], list[torch.Tensor]] = {}
+        self._norms: list[tuple[int, list[str], torch.Tensor]] = []
+        self._names: dict[int, tuple[int, list[str]]] = {}  # id(optimizer) -> (its tensors' count, their names)
 
     def _stop(self, trainer: L.Trainer, what: str, step: int | None = None) -> None:
         last = (
@@ -93,20 +112,44 @@ class DivergenceGuard(L.Callback):
             f"rates (optimizer.*.lr), change the loss, or set callbacks.divergence_guard.action=skip to skip such updates"
         )
 
-    # ---- before each optimizer step: weights and gradients, the same on every rank -----------------------
+    # ---- before each optimizer step: gradients and weights, the same on every rank -------------------------
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
         if getattr(trainer.precision_plugin, "scaler", None) is not None:
             return  # the scaler checks the gradients; the weights are checked with the losses
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        grads = [p.grad for p in params if p.grad is not None]
+        with_grad = [p for p in params if p.grad is not None]
         weights = list(pl_module.parameters())
-        codes = torch.stack(
-            [
-                non_finite_code(weights),
-                non_finite_code(grads) if grads else torch.zeros((), dtype=torch.long, device=weights[0].device),
+        tensors = [p.grad for p in with_grad] + weights
+        if self.action == "skip":
+            self._skip_if_non_finite(trainer, pl_module, params, non_finite_codes(tensors), len(with_grad))
+        else:
+            self._norms.append(
+                (trainer.global_step + 1, self._tensor_names(optimizer, with_grad, pl_module), norms(tensors))
+            )
+
+    def _tensor_names(
+        self, optimizer: Optimizer, with_grad: list[torch.Tensor], pl_module: L.LightningModule
+    ) -> list[str]:
+        """ "gradient of <name>" for this optimizer's gradients, then "weight <name>" for every weight (cached)."""
+        count, names = self._names.get(id(optimizer), (-1, []))
+        if count != len(with_grad):  # first call, or another set of parameters got gradients: named anew
+            by_id = {id(p): name for name, p in pl_module.named_parameters()}
+            names = [f"gradient of {by_id.get(id(p), '?')}" for p in with_grad] + [
+                f"weight {n}" for n in by_id.values()
             ]
-        )
-        weight_code, grad_code = codes.tolist()  # the one host sync of this optimizer step
+            self._names[id(optimizer)] = (len(with_grad), names)
+        return names
+
+    def _skip_if_non_finite(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        params: list[torch.Tensor],
+        codes: torch.Tensor,
+        num_grads: int,
+    ) -> None:
+        grad_code = int(codes[:num_grads].max()) if num_grads else FINITE  # the host sync of this optimizer step
+        weight_code = int(codes[num_grads:].max())
         if weight_code != FINITE:
             bad_weight = _first_non_finite(pl_module.named_parameters())
             if bad_weight is not None:
@@ -118,8 +161,6 @@ class DivergenceGuard(L.Callback):
         if bad_grad is None:
             return  # a norm overflowed on finite values
         what = f"gradient of {bad_grad[0]} is {_describe(bad_grad[1])}"
-        if self.action == "stop":
-            self._stop(trainer, what)
         self._consecutive_skips += 1
         self._skipped_this_step = True
         self.skipped += 1
@@ -137,10 +178,10 @@ class DivergenceGuard(L.Callback):
             self._consecutive_skips = 0
         self._skipped_this_step = False
         # `outputs`: this step's values from GAN.training_step (the logged ones are only every n-th step's)
-        for name, value in (outputs or {}).items():
-            if name.startswith("loss/"):
-                code = non_finite_code([value])
-                self._losses[name] = code if name not in self._losses else torch.maximum(self._losses[name], code)
+        losses = {name: value for name, value in (outputs or {}).items() if name.startswith("loss/")}
+        if losses:
+            self._losses.setdefault(tuple(losses), []).append(torch.stack(list(losses.values())))
+            forget_agreement(trainer)  # a rank agreement taken earlier in this step lacks these losses
         if is_check_step(trainer, self.check_every_n_steps):
             self._act_on_agreement(trainer, pl_module)
 
@@ -151,17 +192,28 @@ class DivergenceGuard(L.Callback):
             self._act_on_agreement(trainer, pl_module)
 
     def local_flags(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-        """For ``rank_agreement``: the worst state of each loss since the last agreement, and of the weights."""
+        """For ``rank_agreement``: the worst state of each loss since the last agreement, of the weights now, and
+        the first non-finite gradient or weight seen before an optimizer step."""
         weights = list(pl_module.parameters())
-        return {
-            "weights": non_finite_code(weights) if weights else 0,
-            **{f"loss:{name}": code for name, code in sorted(self._losses.items())},
-        }
+        flags: dict[str, Any] = {"weights": non_finite_code(weights) if weights else 0}
+        if self._norms:
+            flags["gradients_and_weights"] = states(torch.cat([n for _, _, n in self._norms])).max()
+        for names, values in sorted(self._losses.items()):
+            worst = states(torch.stack(values)).amax(0)
+            flags |= {f"loss:{name}": code for name, code in zip(names, worst.unbind())}
+        return flags
 
     def _act_on_agreement(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         flags = agreed_flags(trainer, pl_module).get(self, {})
-        self._losses = {}
+        recorded, self._norms, self._losses = self._norms, [], {}
         step = trainer.global_step
+        if flags.get("gradients_and_weights", FINITE) != FINITE:
+            # Gradients are all-reduced and weights are replicas: every rank recorded the same. The first one named.
+            for at, names, values in recorded:
+                codes = states(values)
+                if codes.max() != FINITE:
+                    index = int(codes.argmax())
+                    self._stop(trainer, f"{names[index]} is {STATES[int(codes[index])]}", at)
         if flags.get("weights", FINITE) != FINITE:  # e.g. an update too large for float32: skipping cannot undo it
             bad_weight = _first_non_finite(pl_module.named_parameters())
             what = f"weight {bad_weight[0]} is {_describe(bad_weight[1])}" if bad_weight else "a weight is not finite"

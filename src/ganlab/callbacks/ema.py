@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
 
 
@@ -19,7 +20,10 @@ class EMA(EMAWeightAveraging):
       running statistics mixes in those of the early weights (G in eval mode then draws garbage);
     - the raw weights come back at ``on_validation_end``, after every callback's ``on_validation_epoch_end``
       (FID, sample grid) has seen the averaged ones. List it first among the callbacks, so that its
-      ``on_train_end`` puts the averaged weights in before the final sample grid.
+      ``on_train_end`` puts the averaged weights in before the final sample grid;
+    - the average is updated with one fused lerp over all weights and a count kept in Python: no host sync
+      (``AveragedModel.update_parameters`` reads its ``n_averaged`` tensor twice per update, and loops over the
+      weights).
     """
 
     def __init__(self, decay: float = 0.999, batchnorm_batches: int = 20, **kwargs: Any):
@@ -27,7 +31,38 @@ class EMA(EMAWeightAveraging):
         # resume) and BatchNorm statistics (measured afresh for the averaged weights instead).
         kwargs.setdefault("use_buffers", False)
         super().__init__(decay=decay, **kwargs)
+        self.decay = decay
         self.batchnorm_batches = batchnorm_batches
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # As Lightning's: global_step counts updates done, should_update takes a zero-based index.
+        if trainer.global_step > self._latest_update_step and self.should_update(step_idx=trainer.global_step - 1):
+            self._update_average(pl_module)
+            self._latest_update_step = trainer.global_step
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch > self._latest_update_epoch and self.should_update(epoch_idx=trainer.current_epoch):
+            self._update_average(pl_module)
+            self._latest_update_epoch = trainer.current_epoch
+
+    @torch.no_grad()
+    def _update_average(self, pl_module: L.LightningModule) -> None:
+        """``AveragedModel.update_parameters`` with the EMA, without reading ``n_averaged`` back: the first update
+        (no update recorded yet, in this run or the checkpoint it resumed) copies, the others lerp."""
+        average = self._average_model
+        averaged, current = list(average.module.parameters()), list(pl_module.parameters())
+        if self._latest_update_step == 0 and self._latest_update_epoch == -1:
+            torch._foreach_copy_(averaged, current)
+        else:
+            torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
+        # As AveragedModel without use_buffers: the buffers follow the model's (spectral norm's u and v, which the
+        # averaged weights' sigma is computed with in eval; BatchNorm's, measured afresh before use).
+        buffers = list(average.module.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(pl_module.buffers()))
+        average.n_averaged += 1  # a device op, kept for the checkpoint's AveragedModel state
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._average_model is not None:  # None outside fit (validate-only runs): nothing to swap

@@ -70,10 +70,12 @@ class StepProgressBar(ProgressBar):
         )
 
     def _text(self, trainer: L.Trainer, pl_module: L.LightningModule, state: str = "") -> str:
-        shown = {name: value for name, value in self.get_metrics(trainer, pl_module).items() if name != "v_num"}
-        fid = trainer.callback_metrics.get("val/fid")
-        if fid is not None:
-            shown["val/fid"] = float(fid)
+        shown = {}
+        for label, name in (("d", "loss/d"), ("g", "loss/g"), ("val/fid", "val/fid")):  # read only when redrawn
+            value = trainer.callback_metrics.get(name)
+            if value is not None:
+                shown[label] = float(value)
+        shown |= {name: value for name, value in self.get_metrics(trainer, pl_module).items() if name != "v_num"}
         parts = [
             f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}" for name, value in shown.items()
         ]

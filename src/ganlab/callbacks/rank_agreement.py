@@ -7,7 +7,8 @@ process group times out. Such a callback implements ``local_flags(trainer, pl_mo
 and reads ``agreed_flags(trainer, pl_module)[self]``: the maximum of each flag over all ranks.
 
 All participating callbacks' flags travel in ONE stacked tensor, in ONE all-reduce (MAX), read back with ONE
-host sync, and at most once per generator update (callbacks that ask at the same step share it). The ranks call
+host sync, and once per generator update (callbacks that ask at the same step share it, unless a participant's
+flags changed in between: ``forget_agreement``). The ranks call
 it at the same steps because they run the same callbacks with the same configuration, and every caller asks at
 steps that every rank reaches (every N-th generator update, a checkpoint save).
 """
@@ -54,3 +55,12 @@ def is_check_step(trainer: L.Trainer, every_n_steps: int) -> bool:
     """Every ``every_n_steps``-th generator update, and the last one (max_steps), on every rank alike."""
     step = trainer.global_step
     return step % every_n_steps == 0 or (trainer.max_steps > 0 and step >= trainer.max_steps)
+
+
+def forget_agreement(trainer: L.Trainer) -> None:
+    """Drop this step's agreement: a participant's flags changed after it was taken (the divergence guard records
+    a step's losses in ``on_train_batch_end``, which may run after ``checkpoint_on_signal`` asked). The next
+    ``agreed_flags`` of this step all-reduces again; every rank runs the same callbacks in the same order, so they
+    all do."""
+    if hasattr(trainer, _CACHE):
+        delattr(trainer, _CACHE)
