@@ -34,6 +34,11 @@ def test_unknown_prior_is_rejected_by_name():
         GAN(**PARTS, prior="laplace")
 
 
+def test_unknown_compile_mode_is_rejected_naming_the_modes():
+    with pytest.raises(ValueError, match="model.compile_mode must be one of .*reduce-overhead"):
+        GAN(**PARTS, compile=True, compile_mode="fast")
+
+
 def test_fixed_noise_is_a_saved_buffer():
     model = GAN(**PARTS, num_fixed_samples=16)
     assert model.fixed_noise.shape == (16, 8)

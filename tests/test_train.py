@@ -124,3 +124,25 @@ def test_experiment_presets_train(make_cfg, experiment):
 def test_fashion_mnist_trains(make_cfg):
     result = train(make_cfg(["data=fashion_mnist", "model=mlp", "trainer.max_steps=2", "logger=csv"]))
     assert result["datamodule"].name == "Fashion-MNIST" and result["trainer"].global_step == 2
+
+
+@pytest.mark.slow  # compiling G and D on the CPU takes about a minute
+def test_compiled_networks_train_and_their_checkpoint_loads_into_eager_ones(make_cfg, tmp_path):
+    cfg = make_cfg(
+        [
+            "model.compile=true",
+            "trainer.max_steps=3",
+            "logger=csv",
+            "++callbacks.fid=null",
+            "++callbacks.best_fid_checkpoint=null",
+        ]
+    )
+    trained = train(cfg)["model"]
+    assert trained.generator._compiled_call_impl is not None  # compiled in place: the module is the same one
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    assert not any("_orig_mod" in key for key in state)  # the keys of an eager model: old and new runs mix
+    restored = GAN.load_from_checkpoint(last, map_location="cpu")
+    assert restored.generator._compiled_call_impl is None
+    eager, compiled = restored.generate(z=restored.fixed_noise), trained.generate(z=trained.fixed_noise)
+    assert torch.allclose(eager, compiled, atol=1e-5)  # the same weights; fused kernels round differently

@@ -80,9 +80,14 @@ class GANLoss:
         self.r1_gamma, self.r1_every = r1_gamma, r1_every
         self.r1_updates = 0  # discriminator updates seen, for r1_every; checkpointed through state_dict
 
+    @property
+    def penalizes_gradients(self) -> bool:
+        """Whether D's update differentiates D's own input gradient (R1, WGAN-GP): a double backward."""
+        return self.per_example_penalty or self.r1_gamma > 0
+
     def check_discriminator(self, discriminator: nn.Module) -> None:
         """Refuse a discriminator this objective cannot train correctly (called once, when the model is built)."""
-        if (self.per_example_penalty or self.r1_gamma > 0) and couples_examples(discriminator):
+        if self.penalizes_gradients and couples_examples(discriminator):
             penalty = "R1 (loss.r1_gamma > 0)" if self.r1_gamma > 0 else f"{type(self).__name__}'s gradient penalty"
             raise ValueError(
                 f"{penalty} needs each D(x_i) to depend on x_i alone, but the discriminator has BatchNorm, which mixes "

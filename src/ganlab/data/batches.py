@@ -38,4 +38,6 @@ Batch = LabelledBatch | UnpairedBatch | CaptionedBatch
 def split_batch(batch: Batch, chunks: int) -> list[Batch]:
     """``chunks`` batches of the same type, each field cut alike along its first dimension: one per
     discriminator step when a training batch holds that many steps' images."""
+    if chunks == 1:
+        return [batch]
     return [type(batch)(*fields) for fields in zip(*(field.chunk(chunks) for field in batch))]

@@ -18,6 +18,7 @@ A family declares what it is; the README's "Layout" lists the parts with an exam
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ from ganlab.networks.stabilizers import couples_examples
 from ganlab.run.checkpoints import current_target, legacy_hparams, repair_epoch_progress
 from ganlab.run.cpu_allocator import keep_freed_memory
 
+log = logging.getLogger(__name__)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PRIORS = ("normal", "uniform")
 LR_SCALINGS = ("none", "linear", "sqrt")  # optimizer.scale_lr: the learning rates under DDP (docs/gpu.md)
 INIT_BATCH_SIZE = 500  # real images behind a data-dependent initialization
@@ -94,11 +97,15 @@ class GAN(L.LightningModule):
         prior: str = "normal",  # z ~ N(0, I), or "uniform": z ~ U[-1, 1]
         num_fixed_samples: Annotated[int, Bound(at_least=1)] = 64,  # the fixed noise batch behind the sample grids
         augment: list[str] | None = None,  # DiffAugment on everything D sees in training, e.g. [translation, cutout]
+        compile: bool = False,  # torch.compile G's and D's forwards for training (docs/gpu.md)
+        compile_mode: str = "default",  # torch.compile's mode: reduce-overhead adds CUDA graphs
     ):
         super().__init__()
         check_arguments(GAN.__init__, locals(), "model.")
         if prior not in PRIORS:
             raise ValueError(f"model.prior must be one of {PRIORS}, got {prior!r}")
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"model.compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
         if optimizer.get("scale_lr", "none") not in LR_SCALINGS:
             raise ValueError(f"optimizer.scale_lr must be one of {LR_SCALINGS}, got {optimizer.get('scale_lr')!r}")
         self.save_hyperparameters(logger=False)  # train() logs the whole composed config instead
@@ -249,6 +256,8 @@ class GAN(L.LightningModule):
             if hasattr(net, "initialize_from_data")
         ]
         datamodule = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and self.hparams.get("compile"):
+            self._compile_networks()
         if stage != "fit" or not networks or datamodule is None:
             return
         # Where the weights are, not self.device: in setup Lightning already reports the target device (cuda:N)
@@ -258,6 +267,19 @@ class GAN(L.LightningModule):
         images, _ = datamodule.on_after_batch_transfer((images.to(device), labels.to(device)), 0)
         for net in networks:
             net.initialize_from_data(images)
+
+    def _compile_networks(self) -> None:
+        """``model.compile=true``: each network's forward compiled in place (``nn.Module.compile``: the state dict
+        keeps its names, so checkpoints are the same). Run after the callbacks' setup, so that the EMA's copy stays
+        eager. A discriminator under a gradient penalty stays eager: torch.compile does not trace a double backward."""
+        mode = self.hparams.get("compile_mode", "default")
+        for net in self.generator_networks():
+            net.compile(mode=mode)
+        if self.loss.penalizes_gradients:
+            log.info("model.compile: D stays eager under %s's gradient penalty (a double backward)", self.loss)
+            return
+        for net in self.discriminator_networks():
+            net.compile(mode=mode)
 
     # ---- optimization ----------------------------------------------------------------------------------
     #: The optimizers each phase of an update steps, by name: the discriminator's phase first, then the
@@ -316,7 +338,7 @@ class GAN(L.LightningModule):
         optimizers = self.named_optimizers()
         logs = self._logs_this_step()  # before the generator update advances global_step
         chunks = split_batch(batch, self.discriminator_steps)
-        d_stats = [self._discriminator_step(optimizers, chunk) for chunk in chunks]
+        d_stats = [self._discriminator_step(optimizers, chunk, logs) for chunk in chunks]
         g_stats = self._generator_step(optimizers, chunks[-1])
         d_metrics = (
             d_stats[0]
@@ -330,12 +352,19 @@ class GAN(L.LightningModule):
             # no scheduler itself).
             scheduler.step()
         if logs:
-            batch_size = len(chunks[-1][0])
-            self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size)
-            self.log_dict(
-                {"d": metrics["loss/d"], "g": metrics["loss/g"]}, prog_bar=True, logger=False, batch_size=batch_size
-            )
-        return metrics  # every step's values reach the callbacks as `outputs` (the divergence guard reads them)
+            self._log_step(metrics, batch_size=len(chunks[-1][0]))
+        return metrics  # every step's losses reach the callbacks as `outputs` (the divergence guard reads them)
+
+    def _log_step(self, metrics: dict[str, Tensor], batch_size: int) -> None:
+        """This step's values, averaged over DDP ranks, read back as Python numbers in one host sync (given
+        tensors, Lightning reduces each in its own collective and reads each back apart)."""
+        values = torch.stack([torch.as_tensor(value, device=self.device) for value in metrics.values()]).float()
+        if self.trainer.world_size > 1:
+            values = self.trainer.strategy.reduce(values, reduce_op="mean")
+        numbers = dict(zip(metrics, values.tolist()))
+        # Not also as prog_bar values: Lightning reads those back at every batch's end (the bar shows loss/d and
+        # loss/g from callback_metrics when it redraws).
+        self.log_dict(numbers, on_step=True, on_epoch=False, batch_size=batch_size)
 
     @property
     def discriminator_steps(self) -> int:
@@ -364,7 +393,7 @@ class GAN(L.LightningModule):
         d_loss = self.loss.d_loss(real_scores, fake_scores)
         penalty = self.loss.d_penalty(lambda images: self.discriminate(images, labels)[0], real, fake)
         extra = self.discriminator_terms(real_aux, fake_aux, labels)
-        total = d_loss + penalty + sum(extra.values())
+        total = sum(extra.values(), d_loss + penalty)  # sum(terms) alone would add a 0 first: one op more
         return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, **extra}
 
     def discriminate_real_and_fake(
@@ -404,7 +433,7 @@ class GAN(L.LightningModule):
         fake_scores, fake_aux = self.discriminate(self(*self.generator_inputs(len(real), labels)), labels)
         g_loss = self.loss.g_loss(fake_scores)
         extra = self.generator_terms(fake_aux, labels)
-        return g_loss + sum(extra.values()), {"loss/g": g_loss, **extra}
+        return sum(extra.values(), g_loss), {"loss/g": g_loss, **extra}
 
     # ---- the update order ------------------------------------------------------------------------------
     @contextmanager
@@ -421,7 +450,10 @@ class GAN(L.LightningModule):
             for p in frozen:
                 p.requires_grad_(True)
 
-    def _discriminator_step(self, optimizers: dict[str, LightningOptimizer], batch: Batch) -> dict[str, Tensor]:
+    def _discriminator_step(
+        self, optimizers: dict[str, LightningOptimizer], batch: Batch, logs: bool
+    ) -> dict[str, Tensor]:
+        """D's update; its loss terms, and on logging steps the scores' statistics too."""
         phase = [optimizers[name] for name in self.phases["discriminator"]]
         with self._training(phase):
             d_total, real_scores, fake_scores, terms = self.discriminator_loss(batch)
@@ -434,8 +466,10 @@ class GAN(L.LightningModule):
                 self.loss.constrain_discriminator(network)
         real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
         stats = {name: value.detach() for name, value in terms.items()}
-        stats |= {"D(x)": self.loss.d_output(real_scores).mean(), "D(G(z))": self.loss.d_output(fake_scores).mean()}
-        stats |= self.loss.metrics(real_scores, fake_scores)
+        if logs or getattr(self.loss, "probabilistic", False):  # a probability every step: the collapse warning's
+            stats |= {"D(x)": self.loss.d_output(real_scores).mean(), "D(G(z))": self.loss.d_output(fake_scores).mean()}
+        if logs:
+            stats |= self.loss.metrics(real_scores, fake_scores)
         self.after_discriminator_update(real_scores, fake_scores)
         return stats
 
