@@ -160,6 +160,7 @@ class DataSchema:
     image_shape: list[int] = field(default_factory=lambda: [1, 28, 28])
     num_classes: int = at_least(1, 10)
     labels_per_class: int | None = at_least(1, None)
+    on_device: bool = True  # on a GPU: the training split resident there, batches gathered without a copy
 
 
 @dataclass

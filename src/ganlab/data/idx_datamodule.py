@@ -60,6 +60,7 @@ class IDXDataModule(L.LightningDataModule):
     system_dirs: tuple[Path, ...] = ()
     fallback_dir: Path | None = None
     fallback_note: str = ""
+    file_classes: int | None = None  # the classes the label files hold (None: data.num_classes)
 
     def __init__(
         self,
@@ -73,6 +74,7 @@ class IDXDataModule(L.LightningDataModule):
         discriminator_steps: int = 1,
         labels_per_class: int | None = None,
         fallback: bool = True,
+        on_device: bool = True,
     ):
         super().__init__()
         self.root = Path(root).expanduser()
@@ -90,6 +92,9 @@ class IDXDataModule(L.LightningDataModule):
         # Whether other copies (system folders, the bundled sample) may stand in when root holds no files.
         self.fallback = fallback
         self.download_failed = False  # train() and Trainer.fit both call prepare_data: an offline machine is told once
+        # Training on a GPU: the training split (uint8, 47 MB for MNIST) copied there once, each batch gathered there.
+        self.on_device = on_device
+        self._resident: TensorDataset | None = None
 
     # ---- where the files are --------------------------------------------------------------------------
     def _local_files(self) -> dict[str, Path] | None:
@@ -181,11 +186,12 @@ class IDXDataModule(L.LightningDataModule):
                 raise DataFileError(
                     f"{labels_path}: {len(y)} labels for {len(x)} images in {images_path.name}; replace the mismatched file"
                 )
+        classes = self.file_classes or self.num_classes
         for labels_path, y in [(files["train_labels"], labels), (files["test_labels"], test_labels)]:
-            bad = y[(y < 0) | (y >= self.num_classes)]
+            bad = y[(y < 0) | (y >= classes)]
             if len(bad):
                 raise DataFileError(
-                    f"{labels_path}: {len(bad)} labels outside 0..{self.num_classes - 1} (e.g. {int(bad[0])}); "
+                    f"{labels_path}: {len(bad)} labels outside 0..{classes - 1} (e.g. {int(bad[0])}); "
                     f"set data.num_classes to the number of classes, or fix the file"
                 )
         if not 0 < self.val_fraction < 1:
@@ -239,10 +245,22 @@ class IDXDataModule(L.LightningDataModule):
                 f"split has {num_train}; set data.batch_size to at most {num_train // (needed // self.batch_size)}"
             )
 
+    def training_device(self) -> torch.device:
+        """Where the training batches are gathered: the GPU a run trains on (``data.on_device``), else the CPU."""
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        return device if self.on_device and device.type == "cuda" else torch.device("cpu")
+
     def train_dataloader(self) -> DataLoader:
         self._check_batch_fits()
         if self.labels_per_class is None:
-            return self._loader(self.train_set, self.batch_size * self.discriminator_steps, train=True)
+            device = self.training_device()
+            if device.type != "cpu" and (self._resident is None or self._resident.tensors[0].device != device):
+                self._resident = TensorDataset(*(t.to(device) for t in self.train_set.tensors))
+            dataset = self.train_set if device.type == "cpu" else self._resident
+            return index_batch_loader(
+                dataset, self.batch_size * self.discriminator_steps, True, self.seed, self.trainer, device=device
+            )
         labels = self.train_set.tensors[1]
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)

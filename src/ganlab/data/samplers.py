@@ -18,10 +18,21 @@ class EpochBatches(Sampler[torch.Tensor]):
     """
 
     def __init__(
-        self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, rank: int = 0, world_size: int = 1
+        self,
+        size: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        drop_last: bool,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
     ):
         self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
+        # Where the index batches go: the device of a dataset resident there, so that a batch is gathered there
+        # with no copy per step. The permutation is drawn on the CPU (the same on every device: exact resumes).
+        self.device = torch.device(device)
         self.epoch = 0
         self.yielded = 0  # batches handed out in this epoch
         self._resume_at: dict[str, int] | None = None  # a position loaded from a checkpoint, used once
@@ -35,7 +46,7 @@ class EpochBatches(Sampler[torch.Tensor]):
         else:
             order = torch.arange(self.size)
         usable = self.size - self.size % self.world_size
-        return order[:usable][self.rank :: self.world_size]
+        return order[:usable][self.rank :: self.world_size].to(self.device)  # one copy per epoch
 
     def __iter__(self):
         resume, self._resume_at = self._resume_at, None
@@ -74,13 +85,27 @@ class ResumableLoader(DataLoader):
 
 
 def index_batch_loader(
-    dataset: Any, batch_size: int, train: bool, seed: int, trainer: Any, sampler_class: type = EpochBatches
+    dataset: Any,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    trainer: Any,
+    sampler_class: type = EpochBatches,
+    device: torch.device | str = "cpu",
 ) -> ResumableLoader:
     """This DDP rank's index batches of ``dataset`` (shuffled, the last partial batch dropped, in training), in a
-    loader that checkpoints its position. batch_size=None: the dataset slices each index batch in one go."""
+    loader that checkpoints its position. batch_size=None: the dataset slices each index batch in one go, on
+    ``device`` where the dataset's tensors are."""
     rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
     sampler = sampler_class(
-        len(dataset), batch_size, shuffle=train, seed=seed, drop_last=train, rank=rank, world_size=world_size
+        len(dataset),
+        batch_size,
+        shuffle=train,
+        seed=seed,
+        drop_last=train,
+        rank=rank,
+        world_size=world_size,
+        device=device,
     )
     return ResumableLoader(dataset, batch_size=None, sampler=sampler)
 
