@@ -19,13 +19,16 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import open_dict
 
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.train import train
 
+from dump_rank_state import load_rank_states
 from families import FAMILIES, adam_steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,8 +89,8 @@ def test_one_gpu_trains_every_model_in_every_precision_counting_g_and_d_updates(
     trainer = result["trainer"]
     assert trainer.strategy.root_device.type == "cuda"  # where it trained (fit ends with the model back on the CPU)
     assert trainer.global_step == max_steps  # generator updates
-    d_opt, g_opt = trainer.optimizers
-    d_steps, g_steps = adam_steps(d_opt), adam_steps(g_opt)
+    optimizers = dict(zip(result["model"].parameter_groups(), trainer.optimizers))  # by name: InfoGAN has a third
+    d_steps, g_steps = adam_steps(optimizers["discriminator"]), adam_steps(optimizers["generator"])
     scaler = getattr(trainer.precision_plugin, "scaler", None)
     if scaler is None:  # 32-true, bf16-mixed: every update applied
         assert (d_steps, g_steps) == (max_steps * k, max_steps)
@@ -119,7 +122,28 @@ def test_ema_and_the_fid_callback_run_on_the_gpu(make_cfg):
     assert trainer.strategy.root_device.type == "cuda"
     assert all(math.isfinite(result["metrics"][name]) for name in ("val/fid", "val/kid", "val/classifier_score"))
     fid = next(cb for cb in trainer.callbacks if type(cb).__name__ == "FIDCallback")
-    assert next(fid.scores.parameters()).is_cuda or any(t.is_cuda for t in fid.scores.buffers())
+    scores = fid.evaluator.validation_scores  # the feature network and metric states the callback built
+    assert any(t.is_cuda for t in [*scores.parameters(), *scores.buffers()])
+
+
+class TrainingDataDevice(L.Callback):
+    """Where the training loader's dataset lives and where its index batches are made."""
+
+    def on_train_start(self, trainer, pl_module):
+        loader = trainer.train_dataloader
+        self.dataset_device, self.index_device = loader.dataset.tensors[0].device, loader.sampler.device
+
+
+@needs_gpu
+@pytest.mark.parametrize("on_device", [True, False])
+def test_the_training_split_is_resident_on_the_gpu_and_batches_are_gathered_there(make_cfg, on_device):
+    cfg = make_cfg(["accelerator=gpu", "trainer.max_steps=3", "logger=csv", *NO_FID, f"data.on_device={on_device}"])
+    with open_dict(cfg), open_dict(cfg.callbacks):
+        cfg.callbacks.where = {"_target_": f"{__name__}.TrainingDataDevice"}
+    result = train(cfg)
+    where = next(cb for cb in result["trainer"].callbacks if isinstance(cb, TrainingDataDevice))
+    expected = "cuda" if on_device else "cpu"
+    assert where.dataset_device.type == where.index_device.type == expected
 
 
 # ---- DDP on GPUs ------------------------------------------------------------------------------------------
@@ -154,6 +178,6 @@ def test_ddp_on_two_gpus_trains_with_ranks_in_step(tmp_path):
         env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    rank0, rank1 = torch.load(run_dir / "rank0.pt"), torch.load(run_dir / "rank1.pt")
+    rank0, rank1 = load_rank_states(run_dir)
     for name, value in rank0["parameters"].items():
         assert torch.equal(value, rank1["parameters"][name]), name

@@ -61,6 +61,8 @@ class Evaluator:
     def __init__(self, gan: L.LightningModule, metrics: Mapping[str, Any] | None = None):
         self.gan = gan
         self.metrics = dict(metrics or {})
+        # The scores of the validations during training: built at the first, the real images' features kept.
+        self.validation_scores: torch.nn.Module | None = None
 
     @property
     def device(self) -> torch.device:

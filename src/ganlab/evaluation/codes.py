@@ -87,7 +87,7 @@ class Codes(Samples):
         self, datamodule: L.LightningDataModule, num_samples: int, seed: int, rank: int, world_size: int
     ) -> dict[str, Tensor | float]:
         values = super().validation_metrics(datamodule, num_samples, seed, rank, world_size)
-        classifier = self._val_scores.coverage.logits
+        classifier = self.validation_scores.coverage.logits
         return values | {"val/code_error": self.code_error(classifier, VALIDATION_PER_CODE, seed)["code_error"]}
 
     def sample_grid(self, datamodule: L.LightningDataModule, nrow: int = 8) -> Grid:

@@ -122,9 +122,9 @@ class Samples(Evaluator):
         """``num_samples`` images from the same latents at every evaluation (training's RNG untouched), scored
         against the validation split. Under DDP every rank draws the same latents and scores its slice of them;
         torchmetrics gathers the slices in rank order, so the scored set is the one a single process scores."""
-        if getattr(self, "_val_scores", None) is None:  # built once: the real features are computed once
-            self._val_scores = self.scores(datamodule, "val")
-        scores = self._val_scores
+        if self.validation_scores is None:  # built once: the real features are computed once
+            self.validation_scores = self.scores(datamodule, "val")
+        scores = self.validation_scores
         scores.reset_fake()
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -152,8 +152,7 @@ class Samples(Evaluator):
     @property
     def validation_extractor(self) -> dict[str, Any] | None:
         """Which feature network the ``val/*`` scores were measured in (None before the first validation)."""
-        scores = getattr(self, "_val_scores", None)
-        return None if scores is None else scores.extractor
+        return None if self.validation_scores is None else self.validation_scores.extractor
 
     def sample_grid(self, datamodule: L.LightningDataModule, nrow: int = 8) -> Grid:
         return Grid(self.draw(self.gan.fixed_noise, 0), nrow)

@@ -10,6 +10,7 @@ translations and their reconstructions.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ class Translations(Evaluator):
     def scored_data(self, datamodule: L.LightningDataModule) -> list[L.LightningDataModule]:
         return [datamodule.domain_a, datamodule.domain_b]  # each domain's classifier reads translations into it
 
+    def __init__(self, gan: L.LightningModule, metrics: Mapping[str, Any] | None = None):
+        super().__init__(gan, metrics)
+        self._scores_by_split: dict[str, TranslationScores] = {}
+
     def batches(self, datamodule: L.LightningDataModule, split: str):
         """(A images, A labels, B images, B labels) of a split, on the device, images in [-1, 1]."""
         for batch in getattr(datamodule, f"{split}_dataloader")():
@@ -46,16 +51,18 @@ class Translations(Evaluator):
 
     def scores(self, datamodule: L.LightningDataModule, split: str) -> TranslationScores:
         """Every image of ``split`` in both domains translated both ways, and scored."""
-        if getattr(self, "_scores", None) is None:  # the real features are computed once
-            self._scores = TranslationScores.for_data(datamodule, **self.metrics).to(self.device)
-            self._scores.add_real(self.batches(datamodule, split))
-        self._scores.reset_translated()
-        self._scores.add_translated(
+        scores = self._scores_by_split.get(split)
+        if scores is None:  # the real features of a split are computed once
+            scores = TranslationScores.for_data(datamodule, **self.metrics).to(self.device)
+            scores.add_real(self.batches(datamodule, split))
+            self._scores_by_split[split] = scores
+        scores.reset_translated()
+        scores.add_translated(
             lambda a: self.gan.translate(a, "ab"),
             lambda b: self.gan.translate(b, "ba"),
             self.batches(datamodule, split),
         )
-        return self._scores
+        return scores
 
     # ---- evaluate.py -------------------------------------------------------------------------------------
     def evaluate(self, datamodule: L.LightningDataModule, cfg: DictConfig) -> dict[str, Any]:
@@ -135,13 +142,13 @@ class Translations(Evaluator):
     ) -> dict[str, Tensor | float]:
         """Every validation image of each domain translated; ``val/fid`` is FID of A -> B, so the best-FID
         checkpoint keeps the best translator into domain B."""
-        values = self.scores(datamodule, "val").compute()
+        self.validation_scores = self.scores(datamodule, "val")
+        values = self.validation_scores.compute()
         return {f"val/{name}": value for name, value in values.items()} | {"val/fid": values["fid_ab"]}
 
     @property
     def validation_extractor(self) -> dict[str, Any] | None:
-        scores = getattr(self, "_scores", None)
-        return None if scores is None else scores.extractors
+        return None if self.validation_scores is None else self.validation_scores.extractors
 
     def sample_grid(self, datamodule: L.LightningDataModule, nrow: int = 8) -> Grid:
         """The first validation images of each domain, translated and reconstructed (the same at every step)."""
