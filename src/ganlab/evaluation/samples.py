@@ -45,7 +45,7 @@ def interpolation_latents(gan, rows: int, steps: int) -> Tensor:
 class Samples(Evaluator):
     """A generator of noise, scored by its samples against real images in the domain classifier's features."""
 
-    metric_names = ("val/fid", "val/best_fid", "val/kid", "val/coverage_kl", "val/classifier_score")
+    metric_names = ("val/fid", "val/best_fid", "val/kid", "val/coverage_kl", "val/modes", "val/classifier_score")
 
     def draw(self, z: Tensor, first: int) -> Tensor:
         """Images for the latents ``z`` (B, latent_dim), the ``first``-th to (first + B)-th of one series of
@@ -75,7 +75,12 @@ class Samples(Evaluator):
         return rows_table(self.rows(results))
 
     def rows(self, results: dict[str, Any]) -> list[tuple[str, str]]:
-        shares = " ".join(f"{share:.2f}" for share in results["class_shares"])
+        num_classes = len(results["class_shares"])
+        shares = (
+            " ".join(f"{share:.2f}" for share in results["class_shares"])
+            if num_classes <= 20
+            else f"{num_classes} classes (metrics.json lists them)"
+        )
         extractor = results["feature_extractor"]
         return [
             ("checkpoint", f"{results['checkpoint']} (step {results['global_step']})"),
@@ -97,7 +102,8 @@ class Samples(Evaluator):
             ("class shares", shares),
             (
                 "class coverage",
-                f"KL from uniform {results['coverage_kl']:.4f}, {results['classes_covered']}/{len(results['class_shares'])} classes covered",
+                f"KL from uniform {results['coverage_kl']:.4f}, {results['modes']}/{num_classes} classes drawn, "
+                f"{results['classes_covered']} with at least half their share",
             ),
             ("features", f"{extractor['fid_kid_features']}; classifier test accuracy {extractor['test_accuracy']:.2%}"),
         ]
@@ -143,6 +149,7 @@ class Samples(Evaluator):
             "val/kid": values["kid_mean"],
             "val/classifier_score": values["classifier_score"],
             "val/coverage_kl": values["coverage_kl"],
+            "val/modes": float(values["modes"]),  # classes (Stacked MNIST: modes) drawn at least once
             # Fidelity and variety apart (Kynkäänniemi et al. 2019): a G that repeats a few good images per
             # class keeps a fair FID but loses recall.
             "val/precision": values["precision"],

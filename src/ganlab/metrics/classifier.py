@@ -33,6 +33,8 @@ from torch import Tensor, nn
 import ganlab.config.schemas  # noqa: F401  (registers the config schemas that conf/ extends)
 from ganlab.data.idx import read_idx
 from ganlab.data.sources import find_idx_files
+from ganlab.data.stacked_mnist import StackedMNISTDataModule
+from ganlab.metrics.modes import StackedClassifier
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +190,12 @@ def extractor_for(
     train_if_missing: bool = True,
     **train_kwargs: Any,
 ) -> tuple[DomainClassifier, dict[str, Any]]:
-    """The classifier for this datamodule's data: committed weights, else cached ones, else trained and cached."""
+    """The classifier for this datamodule's data: committed weights, else cached ones, else trained and cached.
+    Stacked MNIST is read channel by channel by its digits' classifier."""
+    if isinstance(datamodule, StackedMNISTDataModule):
+        datamodule.setup()  # as real_splits does for the others: its files found, its splits made
+        digits, record = extractor_for(datamodule.digit_data(), cache_dir, train_if_missing, **train_kwargs)
+        return StackedClassifier(digits), {**record, "key": f"{record['key']} on each channel"}
     splits = real_splits(datamodule)
     key = extractor_key(datamodule, data_checksum(splits))
     cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -227,6 +234,8 @@ def prepare_extractor(
     collective, for at most ``wait_s`` seconds.
     """
     local_rank = int(os.environ.get("LOCAL_RANK", 0)) if local_rank is None else local_rank
+    if isinstance(datamodule, StackedMNISTDataModule):
+        datamodule = datamodule.digit_data()  # its channels are read by the digits' classifier
     splits = real_splits(datamodule)
     key = extractor_key(datamodule, data_checksum(splits))
     cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()

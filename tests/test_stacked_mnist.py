@@ -1,0 +1,139 @@
+"""Stacked MNIST: the stacking (three independent digits per image, labels their mode), a fresh seeded draw per
+epoch that a resume repeats, the published mode metric on real stacks and on a collapsed generator, and colour
+images through training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
+from ganlab.data.stacked_mnist import StackedBatches, StackedMNISTDataModule, draw_stacks, stack
+from ganlab.evaluate import evaluate
+from ganlab.metrics.classifier import extractor_for, to_model_input
+from ganlab.metrics.modes import PUBLISHED_SAMPLES, StackedClassifier, mode_coverage, sampling_floor, stacked_modes
+from ganlab.train import train
+
+from conftest import app_config
+
+
+@pytest.fixture(scope="module")
+def stacked():
+    datamodule = StackedMNISTDataModule(root=str(BUNDLED_MNIST_SAMPLE), download=False, batch_size=32)
+    datamodule.setup()
+    return datamodule
+
+
+def test_each_channel_is_a_digit_of_the_split_and_the_label_is_their_mode(stacked):
+    loader = stacked.train_dataloader()
+    rows = next(iter(loader.sampler))  # (B, 3) digit rows
+    images, modes = loader.dataset[rows]
+    digit_images, digit_labels = stacked.digits["train"].tensors
+    assert images.shape == (32, 3, 28, 28) and images.dtype == torch.uint8
+    for channel in range(3):
+        assert torch.equal(images[:, channel], digit_images[rows[:, channel]])
+    assert torch.equal(modes, 100 * digit_labels[rows[:, 0]] + 10 * digit_labels[rows[:, 1]] + digit_labels[rows[:, 2]])
+
+
+def test_the_three_digits_are_drawn_independently():
+    labels = torch.arange(10).repeat(100)  # a balanced digit split
+    rows = draw_stacks(len(labels), 100_000, seed=0)
+    digits = labels[rows]  # (N, 3)
+    joint = torch.bincount(digits[:, 0] * 10 + digits[:, 1], minlength=100).double() / len(digits)
+    assert (joint - 0.01).abs().max() < 0.002  # pairs as often as independence says (each about 1,000 times)
+    assert (rows[:, 0] == rows[:, 1]).float().mean() < 0.01  # not one digit copied into every channel
+
+
+def test_each_epoch_draws_afresh_and_a_resumed_epoch_goes_on_with_the_same_batches():
+    def sampler(epoch):
+        s = StackedBatches(500, batch_size=50, shuffle=True, seed=3, drop_last=True)
+        s.set_epoch(epoch)
+        return s
+
+    first, again, second = list(sampler(0)), list(sampler(0)), list(sampler(1))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(torch.cat(first), torch.cat(second))
+    interrupted = sampler(0)
+    it = iter(interrupted)
+    for _ in range(4):
+        next(it)
+    resumed = sampler(0)
+    resumed.load_state_dict(interrupted.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(list(resumed), first[4:]))
+    assert len(list(sampler(0))) == 10
+
+
+def test_real_stacks_hit_every_mode_near_the_sampling_floor_and_one_image_hits_one(stacked):
+    classifier, _ = extractor_for(stacked.digit_data())
+    digits = stacked.digits["train"]
+    digit_images = digits.tensors[0]
+    rows = draw_stacks(len(digit_images), PUBLISHED_SAMPLES, seed=7)
+    images, labels = stack(digits, rows)
+    # Each channel is a copy of a digit image: the classifier's reading of every digit once gives every stack's
+    # mode (78,000 channel readings would take minutes here); stacked_modes itself is checked on a part.
+    with torch.no_grad():
+        read = torch.cat([classifier(to_model_input(x)).argmax(1) for x in digit_images.split(1000)])
+    modes = (read[rows] * torch.tensor([100, 10, 1])).sum(1)
+    part = images[:300].float().div(127.5).sub(1)
+    assert torch.equal(stacked_modes(classifier, part), modes[:300])
+    with torch.no_grad():  # the scores' classifier: its 1,000 logits' argmax is the same mode
+        assert torch.equal(StackedClassifier(classifier).eval()(part).argmax(1), modes[:300])
+    real = mode_coverage(modes)
+    assert real["modes"] == 1000
+    floor = sampling_floor(PUBLISHED_SAMPLES)
+    assert floor < real["mode_kl"] < 2 * floor  # sampling, and the classifier's few errors
+    assert mode_coverage(labels)["modes"] == 1000 and mode_coverage(labels)["mode_kl"] < 2 * floor
+    collapsed = images[:1].float().div(127.5).sub(1).expand(500, -1, -1, -1)  # a generator of one stacked image
+    one = mode_coverage(stacked_modes(classifier, collapsed))
+    assert one["modes"] == 1 and one["mode_kl"] == pytest.approx(math.log(1000))
+
+
+@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+def test_unconditional_models_train_on_colour_stacks(make_cfg, model):
+    cfg = make_cfg(
+        [
+            f"model={model}",
+            "data=stacked_mnist",
+            "trainer.max_steps=2",
+            "++callbacks.fid=null",
+            "++callbacks.best_fid_checkpoint=null",
+        ]
+    )
+    result = train(cfg)
+    assert result["trainer"].global_step == 2
+    images = result["model"].generate(4)
+    assert images.shape == (4, 3, 28, 28) and torch.isfinite(images).all()
+
+
+def test_colour_runs_are_scored_in_modes_and_drawn_in_colour(make_cfg, tmp_path, capsys):
+    """val/modes and val/coverage_kl (the published KL) during training, FID in the channels' features, a colour
+    sample grid; evaluate.py from the checkpoint alone prints the modes hit."""
+    cfg = make_cfg(
+        [
+            "data=stacked_mnist",
+            "trainer.max_steps=4",
+            "trainer.limit_train_batches=2",
+            "callbacks.fid.num_samples=300",
+            "metrics.kid_subset_size=100",
+            "logger=csv",
+        ]
+    )
+    metrics = train(cfg)["metrics"]
+    assert 1 <= metrics["val/modes"] <= 300 and 0 <= metrics["val/coverage_kl"] <= math.log(1000) + 1e-6
+    assert math.isfinite(metrics["val/fid"])
+    grid = Image.open(sorted((tmp_path / "samples").glob("step_*.png"))[-1])
+    assert grid.mode == "RGB" and len(set(grid.getdata())) > 256  # colours, not one grey ramp
+    out = tmp_path / "evaluate"
+    scored = evaluate(
+        app_config(
+            "evaluate",
+            out,
+            [f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}", "num_samples=500", "metrics.kid_subset_size=100"],
+        )
+    )
+    assert scored["dataset"] == "Stacked MNIST" and len(scored["class_shares"]) == 1000
+    assert "on each channel" in scored["feature_extractor"]["key"]
+    assert f"{scored['modes']}/1000 classes drawn" in capsys.readouterr().out
