@@ -22,6 +22,7 @@ def test_keep_freed_memory_sets_glibcs_thresholds_once():
 
 
 @glibc_only
+@pytest.mark.slow  # two fresh processes of 20 default updates at batch 100
 def test_cpu_training_stops_faulting_its_activations_in_every_step(tmp_path):
     """20 updates of the default GAN at batch 100 after 10 warm-up ones, in fresh processes: with glibc's own
     adaptive thresholds each step faults hundreds of thousands of pages back in (measured 300-480 thousand); with
