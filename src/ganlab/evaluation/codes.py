@@ -15,12 +15,11 @@ from typing import Any
 import lightning as L
 import torch
 from omegaconf import DictConfig
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlab.evaluation.base import Grid
 from ganlab.evaluation.samples import Samples
 from ganlab.metrics.categorical_code import code_confusion, code_scores
-from ganlab.metrics.scores import GANScores
 
 VALIDATION_PER_CODE = 100  # images a code value for val/code_error
 
@@ -46,11 +45,9 @@ class Codes(Samples):
             )
         return code_scores(confusion)
 
-    def evaluate(self, datamodule: L.LightningDataModule, cfg: DictConfig) -> dict[str, Any]:
-        results = super().evaluate(datamodule, cfg)
-        classifier = GANScores.for_data(datamodule, **self.metrics).to(self.device).coverage.logits
+    def family_results(self, classifier: nn.Module, cfg: DictConfig) -> dict[str, Any]:
         per_code = max(1, cfg.num_samples // self.gan.hparams.num_categories)
-        return results | self.code_error(classifier, per_code, cfg.seed)
+        return self.code_error(classifier, per_code, cfg.seed)
 
     def rows(self, results: dict[str, Any]) -> list[tuple[str, str]]:
         rows = super().rows(results)

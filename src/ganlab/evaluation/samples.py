@@ -15,7 +15,7 @@ from typing import Any
 import lightning as L
 import torch
 from omegaconf import DictConfig, ListConfig
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlab.evaluation.base import Evaluator, Grid, rows_table
 from ganlab.metrics.conditional_accuracy import conditional_accuracy
@@ -69,7 +69,12 @@ class Samples(Evaluator):
             "num_samples": cfg.num_samples,
             **scores.compute(),
             "feature_extractor": scores.extractor,
+            **self.family_results(scores.coverage.logits, cfg),
         }
+
+    def family_results(self, classifier: nn.Module, cfg: DictConfig) -> dict[str, Any]:
+        """What this family adds to the scores, read by the scores' own classifier (its logits): none here."""
+        return {}
 
     def format(self, results: dict[str, Any]) -> str:
         return rows_table(self.rows(results))
@@ -179,11 +184,9 @@ class ConditionalSamples(Samples):
         classes = torch.arange(first, first + len(z), device=z.device) % self.num_classes  # 0, 1, ..., N-1, 0, ...
         return self.gan.generate(z=z, labels=classes)
 
-    def evaluate(self, datamodule: L.LightningDataModule, cfg: DictConfig) -> dict[str, Any]:
-        results = super().evaluate(datamodule, cfg)
-        classifier = GANScores.for_data(datamodule, **self.metrics).to(self.device).coverage.logits
+    def family_results(self, classifier: nn.Module, cfg: DictConfig) -> dict[str, Any]:
         per_class = max(1, cfg.num_samples // self.num_classes)
-        return results | conditional_accuracy(
+        return conditional_accuracy(
             lambda labels: self.gan.generate(labels=labels), classifier, self.num_classes, per_class, self.batch_size
         )
 
