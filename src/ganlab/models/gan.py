@@ -466,7 +466,7 @@ class GAN(L.LightningModule):
                 self.loss.constrain_discriminator(network)
         real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
         stats = {name: value.detach() for name, value in terms.items()}
-        if logs or getattr(self.loss, "probabilistic", False):  # a probability every step: the collapse warning's
+        if logs or self.loss.probabilistic:  # a probability every step: the collapse warning's
             stats |= {"D(x)": self.loss.d_output(real_scores).mean(), "D(G(z))": self.loss.d_output(fake_scores).mean()}
         if logs:
             stats |= self.loss.metrics(real_scores, fake_scores)
