@@ -48,9 +48,9 @@ NOISE = [
 ]
 
 
-def run_train(tmp_path: Path, *overrides: str) -> str:
+def run_script(tmp_path: Path, script: str, *overrides: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *SHORT, f"hydra.run.dir={tmp_path / 'run'}", *overrides],
+        [sys.executable, str(REPO / script), *overrides],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -59,6 +59,16 @@ def run_train(tmp_path: Path, *overrides: str) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     return output
+
+
+def run_train(tmp_path: Path, *overrides: str) -> str:
+    return run_script(tmp_path, "train.py", *SHORT, f"hydra.run.dir={tmp_path / 'run'}", *overrides)
+
+
+def run_evaluate(tmp_path: Path, *overrides: str) -> str:
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    scoring = ["num_samples=200", "metrics.kid_subset_size=100", "data=mnist", "data.download=false"]
+    return run_script(tmp_path, "evaluate.py", f"ckpt_path={checkpoint}", *scoring, *overrides)
 
 
 def test_default_run_prints_no_library_noise_and_ends_with_a_summary(tmp_path):
@@ -77,6 +87,9 @@ def test_default_run_prints_no_library_noise_and_ends_with_a_summary(tmp_path):
     assert "bundled sample" in output
     gif = Image.open(run / "samples" / "progress.gif")
     assert gif.n_frames == len(list((run / "samples").glob("step_*.png"))) >= 2
+    scored = run_evaluate(tmp_path, f"hydra.run.dir={tmp_path / 'evaluate'}")  # evaluate.py is as quiet
+    found = [noise for noise in NOISE if noise in scored]
+    assert not found and "FID" in scored, f"noise {found} in:\n{scored}"
 
 
 def test_verbose_brings_the_library_messages_back(tmp_path):
@@ -84,6 +97,8 @@ def test_verbose_brings_the_library_messages_back(tmp_path):
         tmp_path, "verbose=true", "trainer.max_steps=2", "++callbacks.fid=null", "++callbacks.best_fid_checkpoint=null"
     )
     assert "💡 Tip" in output and "was configured so 100%" in output
+    scored = run_evaluate(tmp_path, "verbose=true", f"hydra.run.dir={tmp_path / 'evaluate'}")
+    assert "will save all extracted features" in scored  # torchmetrics' KID notice, silenced by default
 
 
 def test_only_the_known_warnings_are_silenced():
