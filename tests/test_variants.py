@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from PIL import Image
 
 from ganlab.data.idx_datamodule import UNLABELLED
@@ -175,6 +176,26 @@ def test_conditional_sampling_follows_the_requested_labels(make_cfg):
     assert torch.equal(gan.fixed_noise.view(10, 10, -1)[0], gan.fixed_noise.view(10, 10, -1)[9])
     with pytest.raises(ValueError, match=r"class indices in \[0, 10\)"):
         gan.generate(labels=torch.tensor([10]))
+
+
+def test_tac_gan_twin_head_learns_the_fakes_classes_and_g_maximizes_its_cross_entropy(make_cfg):
+    gan = train(make_cfg(small("acgan", "trainer.max_steps=2", "model.twin_classifier=true")))["model"]
+    labels = torch.arange(8) % 10
+    images = gan.generate(labels=labels)
+    _, aux = gan.discriminate(images, labels)
+    assert len(aux) == 2 and aux[1].shape == (8, 10)  # the class head, and the twin head of fakes
+    d_terms, g_terms = gan.discriminator_terms(aux, aux, labels), gan.generator_terms(aux, labels)
+    assert torch.allclose(g_terms["loss/g_twin"], -d_terms["loss/d_twin"])  # the twin's cross-entropy, signs opposed
+    plain = train(make_cfg(small("acgan", "trainer.max_steps=1")))["model"]
+    assert plain.discriminator.classify_fake is None and "loss/g_twin" not in plain.generator_terms(aux[:1], labels)
+    with pytest.raises(InstantiationException, match="needs model.discriminator.twin_head=True"):
+        train(
+            make_cfg(
+                small(
+                    "acgan", "trainer.max_steps=1", "model.twin_classifier=true", "model.discriminator.twin_head=false"
+                )
+            )
+        )
 
 
 def test_evaluate_and_sample_a_conditional_checkpoint(make_cfg, tmp_path):

@@ -3,6 +3,14 @@ auxiliary head, and both players add the class cross-entropy to their adversaria
 
     D: loss.d_loss(real, fake) + class_weight * (CE(D_class(x), y) + fake_class_weight * CE(D_class(G(z, y)), y))
     G: loss.g_loss(fake) + class_weight * CE(D_class(G(z, y)), y)
+
+The class term alone rewards G for the images D classifies most surely, so ACGAN draws few images per class
+(its known failure). ``twin_classifier=true`` is TAC-GAN's fix (Gong et al. 2019): a twin head D_twin learns
+to classify the fakes, and G maximizes its cross-entropy, which cancels the conditional-entropy term that
+the class term adds to G's objective:
+
+    D: ... + class_weight * CE(D_twin(G(z, y)), y)
+    G: ... - class_weight * CE(D_twin(G(z, y)), y)
 """
 
 from __future__ import annotations
@@ -24,8 +32,14 @@ class ACGAN(ConditionalGAN):
         self,
         class_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # the auxiliary class cross-entropy, for D and G
         fake_class_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # D's class term on fakes, relative to real
+        twin_classifier: bool = False,  # TAC-GAN: a twin class head of fakes, whose cross-entropy G maximizes
         **base: Any,  # ConditionalGAN's and GAN's arguments
     ):
+        if bool(base["discriminator"].get("twin_head", False)) != twin_classifier:
+            raise ValueError(
+                f"model.twin_classifier={twin_classifier} needs model.discriminator.twin_head={twin_classifier} "
+                "(conf/model/acgan.yaml sets it from model.twin_classifier: drop the override of twin_head)"
+            )
         super().__init__(**base)
         check_arguments(ACGAN.__init__, locals(), "model.")
         self.track_accuracy(self.num_classes)  # D's class head on held-out real images
@@ -44,7 +58,13 @@ class ACGAN(ConditionalGAN):
         class_loss = F.cross_entropy(real_aux[0], labels) + self.hparams.fake_class_weight * F.cross_entropy(
             fake_aux[0], labels
         )
-        return {"loss/d_class": self.hparams.class_weight * class_loss}
+        terms = {"loss/d_class": self.hparams.class_weight * class_loss}
+        if self.hparams.twin_classifier:  # the twin head learns which class each fake was drawn for
+            terms["loss/d_twin"] = self.hparams.class_weight * F.cross_entropy(fake_aux[1], labels)
+        return terms
 
     def generator_terms(self, fake_aux: tuple[Tensor, ...], labels: Tensor) -> dict[str, Tensor]:
-        return {"loss/g_class": self.hparams.class_weight * F.cross_entropy(fake_aux[0], labels)}
+        terms = {"loss/g_class": self.hparams.class_weight * F.cross_entropy(fake_aux[0], labels)}
+        if self.hparams.twin_classifier:  # G makes its fakes hard to tell apart by class for the twin
+            terms["loss/g_twin"] = -self.hparams.class_weight * F.cross_entropy(fake_aux[1], labels)
+        return terms

@@ -60,7 +60,8 @@ class ProjectionDiscriminator(nn.Module):
 
 
 class AuxiliaryClassifierDiscriminator(nn.Module):
-    """x -> phi(x) (B, F) -> (real/fake logit (B,), class logits (B, N)): ACGAN's D (Odena et al. 2017)."""
+    """x -> phi(x) (B, F) -> (real/fake logit (B,), class logits (B, N)): ACGAN's D (Odena et al. 2017).
+    ``twin_head``: a second class head (B, N) after those, TAC-GAN's twin classifier of fakes (Gong et al. 2019)."""
 
     def __init__(
         self,
@@ -68,13 +69,16 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
         base_channels: int = 64,
         dropout: float = 0.3,
         image_shape: tuple[int, int, int] = (1, 28, 28),
+        twin_head: bool = False,
     ):
         super().__init__()
         self.features, feature_dim = dcgan.discriminator_trunk(base_channels, dropout, image_shape)
         self.adversarial = nn.Linear(feature_dim, 1)
         self.classify = nn.Linear(feature_dim, num_classes)
+        self.classify_fake = nn.Linear(feature_dim, num_classes) if twin_head else None
         self.apply(dcgan_init)
 
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         features = self.features(images)  # (B, F)
-        return self.adversarial(features).squeeze(1), self.classify(features)  # (B,), (B, N)
+        outputs = (self.adversarial(features).squeeze(1), self.classify(features))  # (B,), (B, N)
+        return outputs if self.classify_fake is None else (*outputs, self.classify_fake(features))
