@@ -40,9 +40,10 @@ from ganlab.metrics.scores import GANScores, real_batches
 REPO = Path(__file__).resolve().parents[1]
 NAME = "reference DCGAN (PyTorch-GAN)"
 # What a quality row keeps of the scores (this loop's rows and bench/quality.py's): FID and KID, the class-level
-# scores, and the k-NN fidelity (precision, density) and diversity (recall, coverage) scores (docs/metrics.md).
+# scores (the class shares too: Stacked MNIST's per-channel digits are read from them), and the k-NN fidelity
+# (precision, density) and diversity (recall, coverage) scores (docs/metrics.md).
 SCORES = (
-    *("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered"),
+    *("fid", "kid_mean", "kid_std", "classifier_score", "coverage_kl", "classes_covered", "modes", "class_shares"),
     *("precision", "recall", "density", "coverage"),
 )
 

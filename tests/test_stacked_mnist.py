@@ -14,7 +14,15 @@ from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 from ganlab.data.stacked_mnist import StackedBatches, StackedMNISTDataModule, draw_stacks, stack
 from ganlab.evaluate import evaluate
 from ganlab.metrics.classifier import extractor_for, to_model_input
-from ganlab.metrics.modes import PUBLISHED_SAMPLES, StackedClassifier, mode_coverage, sampling_floor, stacked_modes
+from ganlab.metrics.modes import (
+    PUBLISHED_SAMPLES,
+    StackedClassifier,
+    channel_digit_shares,
+    missing_digits,
+    mode_coverage,
+    sampling_floor,
+    stacked_modes,
+)
 from ganlab.train import train
 
 from conftest import app_config
@@ -89,6 +97,19 @@ def test_real_stacks_hit_every_mode_near_the_sampling_floor_and_one_image_hits_o
     collapsed = images[:1].float().div(127.5).sub(1).expand(500, -1, -1, -1)  # a generator of one stacked image
     one = mode_coverage(stacked_modes(classifier, collapsed))
     assert one["modes"] == 1 and one["mode_kl"] == pytest.approx(math.log(1000))
+
+
+def test_the_missing_digits_of_each_channel_are_read_from_the_mode_histogram():
+    digits = torch.stack(torch.meshgrid(*[torch.arange(10)] * 3, indexing="ij"), -1).view(-1, 3)  # mode m: its digits
+    weights = torch.ones(1000)
+    weights[digits[:, 1] == 4] = 0  # green never draws a 4
+    weights[digits[:, 2] == 7] = 0.2  # blue draws a 7 a fifth as often as the others
+    shares = weights / weights.sum()
+    per_channel = channel_digit_shares(shares)
+    assert per_channel.shape == (3, 10) and torch.allclose(per_channel.sum(1), torch.ones(3, dtype=torch.float64))
+    assert per_channel[0].allclose(torch.full((10,), 0.1, dtype=torch.float64))  # red untouched
+    assert missing_digits(shares) == {1: [4], 2: [7]}
+    assert missing_digits(torch.full((1000,), 1e-3)) == {}
 
 
 @pytest.mark.parametrize("model", ["dcgan", "mlp"])

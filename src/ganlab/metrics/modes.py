@@ -75,6 +75,19 @@ def mode_coverage(modes: Tensor, num_modes: int = 1000) -> dict[str, float]:
     return {"modes": int(hit.sum()), "mode_kl": max(kl, 0.0)}
 
 
+def channel_digit_shares(mode_shares: list[float] | Tensor, channels: int = 3) -> Tensor:
+    """Each channel's digit shares (C, 10) from the 10^C mode shares: where a collapse is, channel by channel."""
+    joint = torch.as_tensor(mode_shares, dtype=torch.float64).view((10,) * channels)
+    return torch.stack([joint.sum([d for d in range(channels) if d != c]) for c in range(channels)])
+
+
+def missing_digits(mode_shares: list[float] | Tensor, channels: int = 3, below: float = 0.05) -> dict[int, list[int]]:
+    """{channel: digits it draws under ``below`` of the time (half their fair share by default)}, channels with
+    none left out: {} when every channel draws every digit."""
+    shares = channel_digit_shares(mode_shares, channels)
+    return {c: (row < below).nonzero().flatten().tolist() for c, row in enumerate(shares) if (row < below).any()}
+
+
 def sampling_floor(num_samples: int, num_modes: int = 1000) -> float:
     """The KL that uniform sampling alone leaves in expectation, to first order: (modes - 1) / (2 x samples)."""
     return (num_modes - 1) / (2 * num_samples)
