@@ -4,20 +4,19 @@ unknown option, interpolation to a missing key) stop before training with one li
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from ganlab.config.checks import ConfigError, check_choices, check_config
-from ganlab.data.idx import DataFileError, read_idx, write_idx
+from ganlab.data.idx import DataFileError
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
+
+from fault_catalogue import bad_labels, empty_test_split, train
+from fault_catalogue import extra_conf as searchpath_with_broken_experiments
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = [
@@ -26,17 +25,6 @@ QUIET = [
     "data.download=false",
     "trainer.max_steps=1",
 ]
-
-
-def train_py(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -55,7 +43,7 @@ def test_missing_option_of_an_optional_group_lists_the_options():
 
 
 def test_experiment_typo_stops_the_cli_before_the_run_dir(tmp_path):
-    result = train_py(["experiment=dcgan_lsgn", f"hydra.run.dir={tmp_path / 'run'}", *QUIET], cwd=tmp_path)
+    result = train(["experiment=dcgan_lsgn", f"hydra.run.dir={tmp_path / 'run'}", *QUIET], cwd=tmp_path)
     assert result.returncode == 1
     assert (
         result.stderr.strip()
@@ -84,11 +72,6 @@ def test_plus_key_into_an_open_dict_is_still_allowed(make_cfg):
 
 
 # ---- point 2: data that cannot train --------------------------------------------------------------------
-def _copy_sample(root: Path) -> Path:
-    shutil.copytree(BUNDLED_MNIST_SAMPLE, root)
-    return root
-
-
 @pytest.mark.parametrize("value", [0.0, 1.0, 1.5, -0.1])
 def test_val_fraction_outside_0_1_fails_before_training(make_cfg, value):
     with pytest.raises(ConfigError, match=f"^data.val_fraction={value} must be"):
@@ -112,20 +95,13 @@ def test_batch_larger_than_the_training_split_fails_naming_the_largest_that_fits
 
 
 def test_empty_split_fails(tmp_path):
-    root = _copy_sample(tmp_path / "mnist")
-    for stem, array in [("t10k-images-idx3-ubyte", np.zeros((0, 28, 28))), ("t10k-labels-idx1-ubyte", np.zeros((0,)))]:
-        (root / f"{stem}.gz").unlink()
-        write_idx(root / stem, array)
+    root = empty_test_split(tmp_path)
     with pytest.raises(DataFileError, match="the test split is empty"):
         MNISTDataModule(root=str(root), download=False).setup()
 
 
 def test_labels_outside_the_classes_fail_naming_the_file(tmp_path):
-    root = _copy_sample(tmp_path / "mnist")
-    labels = read_idx(root / "train-labels-idx1-ubyte.gz").numpy().copy()
-    labels[[5, 17]] = 11
-    (root / "train-labels-idx1-ubyte.gz").unlink()
-    write_idx(root / "train-labels-idx1-ubyte", labels)
+    root = bad_labels(tmp_path, positions=(5, 17), value=11)
     with pytest.raises(
         DataFileError, match=f"^{root / 'train-labels-idx1-ubyte'}: 2 labels outside 0..9 \\(e.g. 11\\)"
     ):
@@ -167,11 +143,7 @@ def test_image_shape_the_model_cannot_take_fails(make_cfg, override, message):
 # ---- point 4: composition errors in one line, with file and line -------------------------------------------
 @pytest.fixture
 def extra_conf(tmp_path):
-    conf = tmp_path / "conf" / "experiment"
-    conf.mkdir(parents=True)
-    (conf / "broken.yaml").write_text("# @package _global_\nmodel:\n  latent_dim: [1, 2\ntrainer:\n  max_steps: 3\n")
-    (conf / "dangling.yaml").write_text("# @package _global_\nmodel:\n  latent_dim: ${nowhere.dim}\n")
-    return f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    return searchpath_with_broken_experiments(tmp_path)  # experiment=broken (bad YAML), experiment=dangling
 
 
 MODEL_OPTIONS = sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
@@ -185,14 +157,14 @@ def test_composition_errors_reach_the_user_as_one_line_with_file_and_line(tmp_pa
         "model=stylegan": f"error: In 'train': Could not find 'model/stylegan'; Available options in 'model': {', '.join(MODEL_OPTIONS)}",
     }
     for override, expected in cases.items():
-        result = train_py([extra_conf, override, run_dir, *QUIET], cwd=tmp_path)
+        result = train([extra_conf, override, run_dir, *QUIET], cwd=tmp_path)
         assert result.returncode == 1, result.stderr[-2000:]
         (line,) = error_lines(result)
         assert line.startswith(expected) or line.endswith(expected), line
 
 
 def test_hydra_full_error_still_gives_the_whole_traceback(tmp_path, extra_conf):
-    result = train_py([extra_conf, "experiment=broken", *QUIET], cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    result = train([extra_conf, "experiment=broken", *QUIET], cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode == 1 and "Traceback (most recent call last)" in result.stderr and "yaml" in result.stderr
 
 
