@@ -9,8 +9,11 @@ The class term alone rewards G for the images D classifies most surely, so ACGAN
 to classify the fakes, and G maximizes its cross-entropy, which cancels the conditional-entropy term that
 the class term adds to G's objective:
 
-    D: ... + class_weight * CE(D_twin(G(z, y)), y)
-    G: ... - class_weight * CE(D_twin(G(z, y)), y)
+    D: ... + class_weight * twin_weight * CE(D_twin(G(z, y)), y)
+    G: ... - class_weight * twin_weight * CE(D_twin(G(z, y)), y)
+
+``twin_weight`` < 1 keeps part of the class term's pull toward surely classified images: variety against
+conditional accuracy (docs/variants.md).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class ACGAN(ConditionalGAN):
         class_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # the auxiliary class cross-entropy, for D and G
         fake_class_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # D's class term on fakes, relative to real
         twin_classifier: bool = False,  # TAC-GAN: a twin class head of fakes, whose cross-entropy G maximizes
+        twin_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # the twin's terms, relative to class_weight
         **base: Any,  # ConditionalGAN's and GAN's arguments
     ):
         if bool(base["discriminator"].get("twin_head", False)) != twin_classifier:
@@ -60,11 +64,13 @@ class ACGAN(ConditionalGAN):
         )
         terms = {"loss/d_class": self.hparams.class_weight * class_loss}
         if self.hparams.twin_classifier:  # the twin head learns which class each fake was drawn for
-            terms["loss/d_twin"] = self.hparams.class_weight * F.cross_entropy(fake_aux[1], labels)
+            weight = self.hparams.class_weight * self.hparams.twin_weight
+            terms["loss/d_twin"] = weight * F.cross_entropy(fake_aux[1], labels)
         return terms
 
     def generator_terms(self, fake_aux: tuple[Tensor, ...], labels: Tensor) -> dict[str, Tensor]:
         terms = {"loss/g_class": self.hparams.class_weight * F.cross_entropy(fake_aux[0], labels)}
         if self.hparams.twin_classifier:  # G makes its fakes hard to tell apart by class for the twin
-            terms["loss/g_twin"] = -self.hparams.class_weight * F.cross_entropy(fake_aux[1], labels)
+            weight = self.hparams.class_weight * self.hparams.twin_weight
+            terms["loss/g_twin"] = -weight * F.cross_entropy(fake_aux[1], labels)
         return terms
