@@ -46,6 +46,14 @@ def test_each_channel_is_a_digit_of_the_split_and_the_label_is_their_mode(stacke
     assert torch.equal(modes, 100 * digit_labels[rows[:, 0]] + 10 * digit_labels[rows[:, 1]] + digit_labels[rows[:, 2]])
 
 
+def test_messages_about_its_files_name_mnist_whose_files_they_are(tmp_path, caplog):
+    datamodule = StackedMNISTDataModule(root=str(tmp_path / "empty"), download=False, fallback=True)
+    with caplog.at_level("WARNING", logger="ganlab"):
+        datamodule.setup()
+    (warning,) = [record.getMessage() for record in caplog.records if "was not found" in record.getMessage()]
+    assert warning.startswith("MNIST was not found") and "To use full MNIST, put its four IDX files" in warning
+
+
 def test_the_three_digits_are_drawn_independently():
     labels = torch.arange(10).repeat(100)  # a balanced digit split
     rows = draw_stacks(len(labels), 100_000, seed=0)

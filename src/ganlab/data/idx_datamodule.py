@@ -61,6 +61,7 @@ class IDXDataModule(L.LightningDataModule):
     fallback_dir: Path | None = None
     fallback_note: str = ""
     file_classes: int | None = None  # the classes the label files hold (None: data.num_classes)
+    file_name: str | None = None  # the dataset the IDX files are of (None: name), in messages about the files
 
     def __init__(
         self,
@@ -100,7 +101,7 @@ class IDXDataModule(L.LightningDataModule):
     def _local_files(self) -> dict[str, Path] | None:
         if self.root.exists() and not self.root.is_dir():
             raise DataFileError(
-                f"data.root={self.root} is a file, not a folder; set data.root to the folder that holds the {self.name} IDX files"
+                f"data.root={self.root} is a file, not a folder; set data.root to the folder that holds the {self.files_dataset} IDX files"
             )
         for directory in candidate_dirs(self.root, self.torchvision_name):
             files = find_idx_files(directory)
@@ -110,7 +111,7 @@ class IDXDataModule(L.LightningDataModule):
             if partial:
                 names = ", ".join(path.name for path in partial)
                 raise DataFileError(
-                    f"{directory} holds only some of the {self.name} IDX files ({names}); add the missing ones "
+                    f"{directory} holds only some of the {self.files_dataset} IDX files ({names}); add the missing ones "
                     f"(train/t10k images and labels) or remove these so that they are downloaded again"
                 )
         for directory in self.system_dirs if self.fallback else ():
@@ -118,6 +119,11 @@ class IDXDataModule(L.LightningDataModule):
             if files is not None:
                 return files
         return None
+
+    @property
+    def files_dataset(self) -> str:
+        """The dataset the IDX files are of, for messages about them (Stacked MNIST reads MNIST's)."""
+        return self.file_name or self.name
 
     def prepare_data(self) -> None:
         """Download once (Lightning calls this on one process per node) when the files are not on disk."""
@@ -131,7 +137,7 @@ class IDXDataModule(L.LightningDataModule):
             self.download_failed = True
             log.warning(
                 "Could not download %s into %s: %s",
-                self.name,
+                self.files_dataset,
                 self.root,
                 str(err).splitlines()[-1] if str(err) else err,
             )
@@ -141,7 +147,7 @@ class IDXDataModule(L.LightningDataModule):
         if files is not None:
             return files
         if not self.fallback:
-            state = "does not exist" if not self.root.exists() else f"holds no {self.name} IDX files"
+            state = "does not exist" if not self.root.exists() else f"holds no {self.files_dataset} IDX files"
             raise DataFileError(
                 f"data.root={self.root} {state} and nothing could be downloaded into it; fix data.root, "
                 f"or drop it to use the default data dir (and its fallbacks). {self._how_to_supply()}"
@@ -149,20 +155,20 @@ class IDXDataModule(L.LightningDataModule):
         if self.fallback_dir is not None:
             log.warning(
                 "%s was not found under %s and could not be downloaded: using %s. %s",
-                self.name,
+                self.files_dataset,
                 self.root,
                 self.fallback_note,
                 self._how_to_supply(),
             )
             return find_idx_files(self.fallback_dir)
         raise DataFileError(
-            f"no {self.name} IDX files under {self.root} and none could be downloaded; {self._how_to_supply()}"
+            f"no {self.files_dataset} IDX files under {self.root} and none could be downloaded; {self._how_to_supply()}"
         )
 
     def _how_to_supply(self) -> str:
         stems = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
         return (
-            f"To use full {self.name}, put its four IDX files ({stems}; .gz or not) in {self.root} "
+            f"To use full {self.files_dataset}, put its four IDX files ({stems}; .gz or not) in {self.root} "
             f"or {self.root / self.torchvision_name / 'raw'}, set data.root to where they are, or run once online"
         )
 

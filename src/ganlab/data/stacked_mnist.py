@@ -65,6 +65,7 @@ class StackedMNISTDataModule(MNISTDataModule):
 
     name = "Stacked MNIST"
     file_classes = 10  # the IDX files hold digits
+    file_name = "MNIST"  # they are MNIST's: "MNIST was not found", "to use full MNIST, put its four IDX files ..."
 
     def __init__(self, image_shape: tuple[int, int, int] = (CHANNELS, 28, 28), num_classes: int = 1000, **kwargs: Any):
         if tuple(image_shape)[0] != CHANNELS or num_classes != 10**CHANNELS:
