@@ -7,7 +7,7 @@
 Each row is ``python train.py data=stacked_mnist <overrides> trainer.max_steps=<N> seed=<s>`` then
 ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt num_samples=26000``, run in this process as
 bench/quality.py runs its rows: 26,000 samples as published, each channel read by the MNIST classifier of the
-digits (``ganlab.metrics.modes``). The real row is 26,000 stacks of the test split's digits scored the same way:
+digits (``ganlab.metrics.modes``). The real row is 26,000 stacks of the training digits scored the same way:
 the floor every KL is read against (finite sampling and classifier error; 0 is out of reach). Beside each row:
 the budget in generator updates and images seen, D's size as a share of G's (PacGAN's Table 3 shrinks D to 1/4),
 and the diagnostic of a collapse: the digits each channel draws at under half their share.
@@ -72,11 +72,11 @@ def missing(mode_shares: list[float]) -> str:
 
 
 def real_floor(num_samples: int, seed: int = 0) -> dict:
-    """Real stacks of the test split's digits scored as the generated ones: modes and KL."""
+    """Real stacks of the training digits (the distribution G is fit to) scored as the generated ones: modes, KL."""
     datamodule = StackedMNISTDataModule(root=str(REPO / "data"), download=False)
     datamodule.setup()
     classifier, record = extractor_for(datamodule.digit_data())
-    digit_images, _ = datamodule.digits["test"].tensors
+    digit_images, _ = datamodule.digits["train"].tensors
     rows = draw_stacks(len(digit_images), num_samples, seed)
     # Each channel is a copy of a digit: the classifier's reading of every digit once gives every stack's mode.
     with torch.no_grad():
@@ -93,7 +93,7 @@ def print_table(rows: list[dict], real: dict, num_samples: int) -> None:
         print(f"| {source} | {method} | {size} | {modes:g} | {kl:.3f} | as published | | | |")
     floor = sampling_floor(num_samples)
     print(
-        f"| real stacks ({real['digits']} test digits) | {num_samples:,} drawn | | {real['modes']} | {real['mode_kl']:.3f} "
+        f"| real stacks ({real['digits']:,} training digits) | {num_samples:,} drawn | | {real['modes']} | {real['mode_kl']:.3f} "
         f"| sampling alone: {floor:.3f} | | | |"
     )
     groups: dict[tuple, list[dict]] = {}
