@@ -3,6 +3,7 @@ uninterrupted run, in the same run dir."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +53,16 @@ def test_a_run_resumed_at_an_epochs_end_twice_in_a_row_stays_on_the_uninterrupte
     assert twice["trainer"].current_epoch == full["trainer"].current_epoch
     for name, tensor in full["model"].state_dict().items():
         assert torch.equal(tensor, twice["model"].state_dict()[name]), name
+
+
+def test_a_run_dir_moved_elsewhere_resumes_into_its_own_last_ckpt(tmp_path):
+    quick = ["model=mlp", "logger=csv", "callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
+    train(compose_config(tmp_path / "first", [*quick, "trainer.max_steps=4"]))
+    shutil.copytree(tmp_path / "first", tmp_path / "moved")  # a copied or moved run dir, resumed there
+    checkpoints = tmp_path / "moved" / "checkpoints"
+    train(compose_config(tmp_path / "moved", [*quick, "trainer.max_steps=6", f"ckpt_path={checkpoints / 'last.ckpt'}"]))
+    last = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 6 and not list(checkpoints.glob("last-v*.ckpt"))  # not a last-v1.ckpt beside it
 
 
 def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):
