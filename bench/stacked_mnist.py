@@ -30,7 +30,7 @@ import quality  # noqa: E402  (bench/ on the path first)
 
 from ganlab.data.stacked_mnist import StackedMNISTDataModule, draw_stacks  # noqa: E402
 from ganlab.metrics.classifier import extractor_for, to_model_input  # noqa: E402
-from ganlab.metrics.modes import PUBLISHED_SAMPLES, missing_digits, mode_coverage, sampling_floor  # noqa: E402
+from ganlab.metrics.modes import PUBLISHED_SAMPLES, missing_digits, mode_coverage, modes_of_digits, sampling_floor  # noqa: E402
 from ganlab.run.console import quiet_library_messages  # noqa: E402
 
 # (source, method, D's size, modes, KL): the published rows, 26,000 samples each, as the papers print them (None:
@@ -59,11 +59,11 @@ CONFIGS = {  # name -> train.py overrides after data=stacked_mnist
 }
 
 
-def parameter_share(overrides: list[str]) -> float:
-    """D's parameters over G's, for the networks these overrides build on Stacked MNIST."""
-    cfg = quality.compose_app("train", ["data=stacked_mnist", *overrides], REPO / "outputs" / "bench" / "_compose")
+def row_setting(overrides: list[str], out: Path) -> tuple[float, int]:
+    """(D's parameters over G's, the batch size) of the run these overrides make on Stacked MNIST."""
+    cfg = quality.compose_app("train", ["data=stacked_mnist", *overrides], out)
     count = lambda net: sum(p.numel() for p in instantiate(net).parameters())  # noqa: E731
-    return count(cfg.model.discriminator) / count(cfg.model.generator)
+    return count(cfg.model.discriminator) / count(cfg.model.generator), cfg.data.batch_size
 
 
 def missing(mode_shares: list[float]) -> str:
@@ -82,7 +82,7 @@ def real_floor(num_samples: int, seed: int = 0) -> dict:
     # Each channel is a copy of a digit: the classifier's reading of every digit once gives every stack's mode.
     with torch.no_grad():
         read = torch.cat([classifier.eval()(to_model_input(x)).argmax(1) for x in digit_images.split(1000)])
-    modes = (read[rows] * torch.tensor([100, 10, 1])).sum(1)
+    modes = modes_of_digits(read[rows])
     return {**mode_coverage(modes), "digits": len(digit_images), "extractor": record["key"]}
 
 
@@ -143,8 +143,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, overrides in configs.items():
-        d_over_g = parameter_share(overrides)
-        batch_size = quality.compose_app("train", ["data=stacked_mnist", *overrides], args.out).data.batch_size
+        d_over_g, batch_size = row_setting(overrides, args.out)
         for seed in args.seeds:
             row = quality.run_row(name, overrides, "stacked_mnist", seed, args, args.out)
             row.update(d_over_g=d_over_g, batch_size=batch_size, missing_digits=missing(row["class_shares"]))

@@ -154,11 +154,14 @@ def adam_steps(optimizer: torch.optim.Optimizer) -> int:
     return max((int(state["step"]) for state in optimizer.state.values() if "step" in state), default=0)
 
 
-def run_script(script: str, *args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    """``python <script> <args>`` from the repository root, as a user types it; output captured as text."""
+def run_script(
+    script: str | Path, *args: str, timeout: float = 300, cwd: Path = REPO, **kwargs
+) -> subprocess.CompletedProcess:
+    """``python <script> <args>`` as a user types it, from the repository root (or ``cwd``); output captured as
+    text. ``script`` is relative to the repository, or an absolute path."""
     return subprocess.run(
         [sys.executable, str(REPO / script), *args],
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -29,6 +29,8 @@ import torch
 from ganlab.data.idx import read_idx, write_idx
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
+from families import run_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 QUICK = [
@@ -97,14 +99,8 @@ def sha(path: Path) -> str:
 def train(
     args: list[str], cwd: Path, env: dict[str, str] | None = None, script: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(script or REPO / "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    """``python train.py <args>`` (or ``script``, a train.py that injects a fault) in ``cwd``."""
+    return run_script(script or "train.py", *args, cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def start(

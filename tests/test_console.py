@@ -4,8 +4,6 @@ run's grids."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,7 +12,8 @@ from PIL import Image
 from ganlab.callbacks.sample_grid import write_animation
 from ganlab.run.console import silence_known_warnings
 
-REPO = Path(__file__).resolve().parents[1]
+from families import run_script
+
 # Two epochs of 3 batches, each validated with FID on 200 samples: every kind of output, in a few seconds.
 SHORT = [
     "model=mlp",
@@ -48,27 +47,21 @@ NOISE = [
 ]
 
 
-def run_script(tmp_path: Path, script: str, *overrides: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(REPO / script), *overrides],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def run_script_ok(tmp_path: Path, script: str, *overrides: str) -> str:
+    result = run_script(script, *overrides, cwd=tmp_path, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     return output
 
 
 def run_train(tmp_path: Path, *overrides: str) -> str:
-    return run_script(tmp_path, "train.py", *SHORT, f"hydra.run.dir={tmp_path / 'run'}", *overrides)
+    return run_script_ok(tmp_path, "train.py", *SHORT, f"hydra.run.dir={tmp_path / 'run'}", *overrides)
 
 
 def run_evaluate(tmp_path: Path, *overrides: str) -> str:
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
     scoring = ["num_samples=200", "metrics.kid_subset_size=100", "data=mnist", "data.download=false"]
-    return run_script(tmp_path, "evaluate.py", f"ckpt_path={checkpoint}", *scoring, *overrides)
+    return run_script_ok(tmp_path, "evaluate.py", f"ckpt_path={checkpoint}", *scoring, *overrides)
 
 
 def test_default_run_prints_no_library_noise_and_ends_with_a_summary(tmp_path):

@@ -20,6 +20,7 @@ from ganlab.metrics.modes import (
     channel_digit_shares,
     missing_digits,
     mode_coverage,
+    modes_of_digits,
     sampling_floor,
     stacked_modes,
 )
@@ -92,7 +93,7 @@ def test_real_stacks_hit_every_mode_near_the_sampling_floor_and_one_image_hits_o
     # mode (78,000 channel readings would take minutes here); stacked_modes itself is checked on a part.
     with torch.no_grad():
         read = torch.cat([classifier(to_model_input(x)).argmax(1) for x in digit_images.split(1000)])
-    modes = (read[rows] * torch.tensor([100, 10, 1])).sum(1)
+    modes = modes_of_digits(read[rows])
     part = images[:300].float().div(127.5).sub(1)
     assert torch.equal(stacked_modes(classifier, part), modes[:300])
     with torch.no_grad():  # the scores' classifier: its 1,000 logits' argmax is the same mode

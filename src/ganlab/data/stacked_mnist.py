@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from ganlab.data.batches import LabelledBatch
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.samplers import EpochBatches, ResumableLoader
+from ganlab.metrics.modes import modes_of_digits
 
 CHANNELS = 3
-PLACES = torch.tensor([100, 10, 1])  # a mode from its three digits, red first
 
 
 def draw_stacks(num_digits: int, count: int, seed: int) -> Tensor:
@@ -29,7 +29,7 @@ def draw_stacks(num_digits: int, count: int, seed: int) -> Tensor:
 def stack(digits: TensorDataset, rows: Tensor) -> tuple[Tensor, Tensor]:
     """The stacked images (B, 3, H, W) uint8 of digit rows (B, 3), and their modes (B,)."""
     images, labels = digits.tensors
-    return images[rows], (labels[rows] * PLACES.to(labels.device)).sum(1)
+    return images[rows], modes_of_digits(labels[rows])
 
 
 class StackedDigits(Dataset):

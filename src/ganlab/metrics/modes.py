@@ -50,6 +50,14 @@ class StackedClassifier(nn.Module):
         return self.head(self.features(images))
 
 
+def modes_of_digits(digits: Tensor) -> Tensor:
+    """The mode (N,) of stacks whose channels hold the digits (N, C), the first channel the most significant
+    (mode = 100 x red + 10 x green + blue for C = 3)."""
+    channels = digits.shape[1]
+    places = torch.tensor([10 ** (channels - 1 - c) for c in range(channels)], device=digits.device)
+    return (digits * places).sum(1)
+
+
 @torch.no_grad()
 def stacked_modes(classifier: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
     """The mode (N,) of stacked images (N, C, H, W) in [-1, 1]: each channel's digit as the classifier reads it,
@@ -57,12 +65,11 @@ def stacked_modes(classifier: nn.Module, images: Tensor, batch_size: int = 1000)
     classifier.eval()
     device = next(classifier.parameters()).device
     channels = images.shape[1]
-    places = torch.tensor([10 ** (channels - 1 - c) for c in range(channels)], device=device)
     modes = []
     for chunk in images.split(batch_size):
         chunk = chunk.to(device)
         digits = classifier(chunk.flatten(0, 1).unsqueeze(1)).argmax(1).view(len(chunk), channels)
-        modes.append((digits * places).sum(1))
+        modes.append(modes_of_digits(digits))
     return torch.cat(modes).cpu()
 
 
