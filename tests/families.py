@@ -18,8 +18,10 @@ from ganlab.train import train
 from conftest import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
-LOSSES = ("gan", "nsgan", "lsgan", "wgan", "wgan_gp", "hinge", "began")
+LOSSES = ("gan", "nsgan", "lsgan", "wgan", "wgan_gp", "hinge", "rpgan", "began")
 LOGIT_LOSSES = tuple(loss for loss in LOSSES if loss != "began")
+# The losses of families with their own generator loss, which does not pair fakes with real images (not rpgan).
+UNPAIRED_LOSSES = tuple(loss for loss in LOGIT_LOSSES if loss != "rpgan")
 NO_FID = ("callbacks.fid=null", "callbacks.best_fid_checkpoint=null")  # short runs that need no val/fid
 TINY_CONV = ("model.generator.base_channels=8", "model.discriminator.base_channels=8")
 
@@ -61,6 +63,7 @@ FAMILIES = {
         "sgan",
         ("model.generator.hidden_dims=[32]", "model.discriminator.hidden_dims=[32,32]", "data.labels_per_class=10"),
         preset="sgan",
+        losses=UNPAIRED_LOSSES,
     ),
     "began": Family(
         "began",
@@ -79,6 +82,7 @@ FAMILIES = {
             "data.batch_size=4",
         ),
         preset="cyclegan",
+        losses=UNPAIRED_LOSSES,
         trains_alone=False,
         data="digits_to_mnist",  # two unpaired domains
         extra=("trainer.val_check_interval=null",),
@@ -97,6 +101,7 @@ FAMILIES = {
             "data.batch_size=8",
         ),
         preset="stackgan",
+        losses=UNPAIRED_LOSSES,
         trains_alone=False,
         data="captioned_mnist",  # captions
         extra=("trainer.val_check_interval=null", "trainer.check_val_every_n_epoch=1"),
@@ -111,7 +116,7 @@ FAMILIES = {
             "model.q_head.hidden=16",
         ),
         preset="infogan",
-        losses=tuple(loss for loss in LOGIT_LOSSES if loss != "wgan_gp"),  # its D has BatchNorm
+        losses=tuple(loss for loss in UNPAIRED_LOSSES if loss != "wgan_gp"),  # its D has BatchNorm
     ),
 }
 

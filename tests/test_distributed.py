@@ -45,6 +45,8 @@ def run(
 
 
 def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
+    """accelerator=ddp_cpu: 2 real ranks on gloo, one all-reduce per network per update (PerNetworkDDPStrategy),
+    weights identical at the end, one run dir."""
     # A train.py with one extra callback that saves each rank's weights after training. Lightning re-launches
     # this same script for rank 1, so both ranks carry it.
     script = tmp_path / "train_and_dump.py"
@@ -60,7 +62,8 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
 
             def on_train_end(self, trainer, pl_module):
                 state = {{"parameters": dict(pl_module.named_parameters()), "initial": self.initial, "noise": pl_module.sample_latent(4),
-                          "world_size": trainer.world_size, "rank": trainer.global_rank}}
+                          "world_size": trainer.world_size, "rank": trainer.global_rank,
+                          "reduced_bytes": trainer.strategy.reduced_bytes, "updates": trainer.global_step}}
                 torch.save(state, f"{tmp_path}/rank{{trainer.global_rank}}.pt")
 
         @hydra.main(version_base="1.3", config_path="{REPO / "conf"}", config_name="train")
@@ -100,6 +103,15 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
         ), network
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
+    # Each update all-reduced D's gradients at each of its 2 D steps and G's at G's step, nothing else: one
+    # DistributedDataParallel around the whole module sends G's and D's at every backward, 3 (|D| + |G|) an update.
+    size = {
+        net: sum(p.numel() * p.element_size() for n, p in rank0.items() if n.startswith(net))
+        for net in ("generator", "discriminator")
+    }
+    per_update = 2 * size["discriminator"] + size["generator"]
+    assert state0["updates"] == 3 and state0["reduced_bytes"] == state1["reduced_bytes"] == 3 * per_update
+    assert per_update < 3 * (size["discriminator"] + size["generator"]) * 0.7
     # Each rank draws its own noise, so the ranks' fakes are distinct images.
     assert not torch.equal(state0["noise"], state1["noise"])
     # Rank 1 joined rank 0's run dir: one dir, with both processes' logs.

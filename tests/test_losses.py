@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.losses import Hinge, LeastSquaresGAN, MinimaxGAN, NonSaturatingGAN, WassersteinGP, gradient_penalty
+from ganlab.losses import (
+    Hinge,
+    LeastSquaresGAN,
+    MinimaxGAN,
+    NonSaturatingGAN,
+    RelativisticPairing,
+    WassersteinGP,
+    gradient_penalty,
+)
 
 LOSSES = [MinimaxGAN(), NonSaturatingGAN(), LeastSquaresGAN(), WassersteinGP(), Hinge()]
 IDS = [type(loss).__name__ for loss in LOSSES]
@@ -119,3 +127,19 @@ def test_gradient_penalty_under_autocast_takes_its_inner_gradient_in_float32(dty
     assert penalty.item() == pytest.approx(expected, rel=1e-6)
     (weight_grad,) = torch.autograd.grad(penalty, critic[1].weight)
     assert torch.isfinite(weight_grad).all() and weight_grad.abs().max() > 0  # the penalty still trains D
+
+
+def test_relativistic_pairing_scores_each_fake_against_its_own_real_image():
+    """loss=rpgan (R3GAN): D wins when each real image outscores the fake it is paired with, G when each fake
+    outscores its real pair; the pairing is by position, so the same scores paired otherwise give another loss."""
+    loss = RelativisticPairing()
+    real, fake = logits(2.0, -1.0, 200.0), logits(0.0, -3.0, -200.0)
+    d_loss, g_loss = loss.d_loss(real, fake), loss.g_loss(fake, real)
+    assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+    assert all(torch.isfinite(g).all() for g in torch.autograd.grad(d_loss + g_loss, [real, fake]))
+    assert d_loss < loss.d_loss(fake, real) and g_loss > loss.g_loss(real, fake)
+    # a constant shift of all scores changes nothing: only the differences within pairs count
+    assert loss.d_loss(real + 5, fake + 5).item() == pytest.approx(d_loss.item())
+    swapped = torch.tensor([2.0, 200.0, -1.0])  # the same real scores, paired with other fakes
+    assert loss.d_loss(swapped, fake).item() != pytest.approx(d_loss.item())
+    assert (loss.r1_gamma, loss.r2_gamma) == (0.1, 0.1) and loss.relativistic and not Hinge.relativistic

@@ -8,11 +8,11 @@ from hydra.utils import instantiate
 from torch import nn
 
 from ganlab.data.batches import LabelledBatch
-from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, r1_penalty
+from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, zero_centred_penalty
 from ganlab.models.gan import GAN
 from ganlab.networks import dcgan
 from ganlab.networks.augment import AugmentedDiscriminator, cutout, diff_augment, translation
-from ganlab.networks.stabilizers import couples_examples
+from ganlab.networks.stabilizers import MinibatchStdDev, couples_examples
 
 SHAPE = (1, 28, 28)
 
@@ -54,7 +54,7 @@ class Constant(nn.Module):
 
 
 def test_r1_is_zero_for_a_constant_discriminator():
-    assert r1_penalty(Constant(), torch.randn(4, *SHAPE)).item() == 0.0
+    assert zero_centred_penalty(Constant(), torch.randn(4, *SHAPE)).item() == 0.0
 
 
 def test_r1_is_the_squared_weight_norm_for_a_linear_discriminator_and_gamma_weights_it():
@@ -62,24 +62,66 @@ def test_r1_is_the_squared_weight_norm_for_a_linear_discriminator_and_gamma_weig
     linear = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 1), nn.Flatten(0))  # D(x) = w.x + b: grad_x D = w
     expected = linear[1].weight.pow(2).sum()
     real = torch.randn(6, *SHAPE)
-    assert r1_penalty(linear, real).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert zero_centred_penalty(linear, real).item() == pytest.approx(expected.item(), rel=1e-5)
     loss = Hinge(r1_gamma=10.0)
     assert loss.d_penalty(linear, real, real).item() == pytest.approx(5.0 * expected.item(), rel=1e-5)
     # differentiable in D's weights (create_graph): the penalty trains D
-    r1_penalty(linear, real).backward()
+    zero_centred_penalty(linear, real).backward()
     assert linear[1].weight.grad.abs().sum() > 0
 
 
 def test_lazy_r1_every_k_updates_weighted_k_times():
     linear = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 1), nn.Flatten(0))
     real = torch.randn(2, *SHAPE)
-    full = r1_penalty(linear, real).item()
+    full = zero_centred_penalty(linear, real).item()
     loss = NonSaturatingGAN(r1_gamma=2.0, r1_every=4)
     terms = [loss.d_penalty(linear, real, real).item() for _ in range(8)]
     assert terms[0] == pytest.approx(4 * full, rel=1e-5) and terms[4] == pytest.approx(4 * full, rel=1e-5)
     assert [t for i, t in enumerate(terms) if i % 4] == [0.0] * 6
     assert loss.state_dict() == {"r1_updates": 8}  # a resumed run keeps the cadence
     assert NonSaturatingGAN().d_penalty(linear, real, real).item() == 0.0  # off by default
+
+
+def test_r2_penalizes_the_gradient_at_the_fakes_and_r1_at_the_real_images():
+    """loss.r2_gamma: the zero-centred penalty on G's samples (R3GAN's R2), on the same lazy cadence as R1."""
+    discriminator = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 1), nn.Flatten(0))
+    square = lambda x: discriminator(x).pow(2)  # noqa: E731  (grad_x = 2 D(x) w: zero where D(x) = 0)
+    real, fake = torch.randn(4, *SHAPE), torch.randn(4, *SHAPE)
+    r1, r2 = zero_centred_penalty(square, real).item(), zero_centred_penalty(square, fake).item()
+    assert r1 != pytest.approx(r2)
+    assert Hinge(r2_gamma=2.0).d_penalty(square, real, fake).item() == pytest.approx(r2, rel=1e-5)
+    assert Hinge(r1_gamma=2.0).d_penalty(square, real, fake).item() == pytest.approx(r1, rel=1e-5)
+    both = Hinge(r1_gamma=2.0, r2_gamma=4.0, r1_every=2)
+    terms = [both.d_penalty(square, real, fake).item() for _ in range(2)]
+    assert terms == [pytest.approx(2 * (r1 + 2 * r2), rel=1e-5), 0.0]
+    assert both.state_dict() == {"r1_updates": 2}
+
+
+# ---- minibatch standard deviation ------------------------------------------------------------------------
+def test_minibatch_std_appends_the_group_spread_and_couples_the_examples_of_a_group():
+    torch.manual_seed(0)
+    layer = MinibatchStdDev(group_size=2)
+    x = torch.randn(4, 3, 5, 5)
+    y = layer(x)
+    assert y.shape == (4, 4, 5, 5) and torch.equal(y[:, :3], x)
+    # strided groups, as StyleGAN's: examples 0 and 2 form one, 1 and 3 the other
+    expected = ((x[0] - x[2]) / 2).abs().add(0).pow(2).add(1e-8).sqrt().mean()
+    assert torch.allclose(y[0, 3], expected.expand(5, 5)) and torch.allclose(y[2, 3], y[0, 3])
+    assert not torch.allclose(y[1, 3], y[0, 3])
+    assert layer(x[:3]).shape == (3, 4, 5, 5)  # a batch the group does not divide: groups of 1 (spread 0)
+
+    discriminator = dcgan.Discriminator(base_channels=4, dropout=0.0, spectral_norm=True, deep=True, minibatch_std=4)
+    discriminator.eval()
+    images = torch.randn(8, *SHAPE)
+    moved = images.clone()
+    moved[4] += 1  # in example 0's group (0, 2, 4, 6): D(x_0) changes though x_0 did not
+    assert discriminator(images)[0] != discriminator(moved)[0]
+    assert discriminator(images)[1] == discriminator(moved)[1]  # another group: unchanged
+    assert couples_examples(discriminator)
+    with pytest.raises(ValueError, match="minibatch_std=1: it is a group size"):
+        dcgan.Discriminator(minibatch_std=1)
+    with pytest.raises(ValueError, match="minibatch_std=0"):  # the per-example penalties name the fix
+        tiny_gan(minibatch_std=4, loss={"_target_": "ganlab.losses.Hinge", "r1_gamma": 1.0})
 
 
 # ---- DiffAugment -----------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def test_slurm_launcher_composes_for_multi_node_ddp():
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
-    assert launcher.max_num_timeout > 0 and cfg.trainer.strategy.find_unused_parameters is True
+    assert launcher.max_num_timeout > 0 and cfg.trainer.strategy.per_network is True
 
 
 def test_optuna_search_composes_minimizing_fid():

@@ -1,11 +1,12 @@
 """GAN objectives, one small class each, on the discriminator's raw logits.
 
 Every objective has ``d_loss(real_logits, fake_logits)`` (minimized by the discriminator) and
-``g_loss(fake_logits)`` (minimized by the generator). Log-sigmoid terms are written with softplus, which is
+``g_loss(fake_logits)`` (minimized by the generator); a ``relativistic`` one scores each fake against the real
+image it is paired with in both, ``g_loss(fake_logits, real_logits)``. Log-sigmoid terms are written with softplus, which is
 stable for large logits: ``softplus(-x) = -log(sigmoid(x))`` and ``softplus(x) = -log(1 - sigmoid(x))``.
 An objective also declares what it needs beyond the logits, so that the LightningModule stays generic:
 ``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator (gradient penalty; any
-objective takes R1 with ``r1_gamma > 0``), a ``constrain_discriminator`` applied after each discriminator update
+objective takes the zero-centred R1 on real and R2 on fake images with ``r1_gamma``, ``r2_gamma`` > 0), a ``constrain_discriminator`` applied after each discriminator update
 (weight clipping), a state that a resumed run goes on from (BEGAN's k_t, R1's update count, through
 ``state_dict``), and ``metrics`` to log as curves
 (the critic's Wasserstein estimate, BEGAN's convergence measure).
@@ -43,13 +44,14 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Te
         return (grad.flatten(1).float().norm(2, dim=1) - 1).pow(2).mean()
 
 
-def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
-    """E[||grad_x D(x)||_2^2] on real images: the zero-centred R1 penalty (Mescheder et al. 2018), unweighted.
+def zero_centred_penalty(discriminator: nn.Module, images: Tensor) -> Tensor:
+    """E[||grad_x D(x)||_2^2] over ``images``, unweighted: R1 on real images (Mescheder et al. 2018), R2 on fakes.
 
-    It pushes D's gradient to zero on the data, where a perfect G would put its samples, which damps the
-    oscillations around the equilibrium. The caller weighs it by gamma / 2.
+    R1 pushes D's gradient to zero on the data, where a perfect G would put its samples, which damps the
+    oscillations around the equilibrium; R2 does the same on G's samples (R3GAN: Huang et al. 2024 need both
+    for their relativistic loss to converge locally). The caller weighs it by gamma / 2.
     """
-    x = real.detach().requires_grad_(True)
+    x = images.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)  # (B, C, H, W)
     return grad.flatten(1).pow(2).sum(1).mean()
 
@@ -65,43 +67,61 @@ class GANLoss:
     #: True when ``d_penalty`` differentiates D per example (WGAN-GP): BatchNorm in D would mix the examples.
     per_example_penalty = False
 
+    #: True when G's loss needs D's scores of the real images its fakes are paired with: ``g_loss(fake, real)``.
+    relativistic = False
+
     def __init__(
         self,
         discriminator_steps: Annotated[int, Bound(at_least=1)] = 1,
         r1_gamma: Annotated[
             float, Bound(at_least=0)
         ] = 0.0,  # zero-centred R1 on real images, gamma / 2 E||grad D(x)||^2
-        r1_every: Annotated[int, Bound(at_least=1)] = 1,  # lazy R1: every k-th discriminator update, weighted k times
+        r1_every: Annotated[int, Bound(at_least=1)] = 1,  # lazy R1 and R2: every k-th D update, weighted k times
+        r2_gamma: Annotated[
+            float, Bound(at_least=0)
+        ] = 0.0,  # zero-centred R2 on fake images, gamma / 2 E||grad D(G(z))||^2
     ):
         check_arguments(GANLoss.__init__, locals(), "loss.")
         self.discriminator_steps = discriminator_steps
-        # R1 (0: off), computed every r1_every-th discriminator update and then weighted r1_every times as much
-        # (lazy regularization, Karras et al. 2020): the same strength at a fraction of the cost.
-        self.r1_gamma, self.r1_every = r1_gamma, r1_every
+        # R1 and R2 (0: off), computed every r1_every-th discriminator update and then weighted r1_every times as
+        # much (lazy regularization, Karras et al. 2020): the same strength at a fraction of the cost.
+        self.r1_gamma, self.r2_gamma, self.r1_every = r1_gamma, r2_gamma, r1_every
         self.r1_updates = 0  # discriminator updates seen, for r1_every; checkpointed through state_dict
 
     @property
+    def zero_centred(self) -> bool:
+        """Whether R1 or R2 is on."""
+        return self.r1_gamma > 0 or self.r2_gamma > 0
+
+    @property
     def penalizes_gradients(self) -> bool:
-        """Whether D's update differentiates D's own input gradient (R1, WGAN-GP): a double backward."""
-        return self.per_example_penalty or self.r1_gamma > 0
+        """Whether D's update differentiates D's own input gradient (R1, R2, WGAN-GP): a double backward."""
+        return self.per_example_penalty or self.zero_centred
 
     def check_discriminator(self, discriminator: nn.Module) -> None:
         """Refuse a discriminator this objective cannot train correctly (called once, when the model is built)."""
         if self.penalizes_gradients and couples_examples(discriminator):
-            penalty = "R1 (loss.r1_gamma > 0)" if self.r1_gamma > 0 else f"{type(self).__name__}'s gradient penalty"
+            penalty = (
+                "R1/R2 (loss.r1_gamma, loss.r2_gamma > 0)"
+                if self.zero_centred
+                else f"{type(self).__name__}'s gradient penalty"
+            )
             raise ValueError(
-                f"{penalty} needs each D(x_i) to depend on x_i alone, but the discriminator has BatchNorm, which mixes "
-                f"the examples of a batch: set model.discriminator.batchnorm=false (spectral_norm=true is the per-example alternative)"
+                f"{penalty} needs each D(x_i) to depend on x_i alone, but the discriminator has BatchNorm or a "
+                f"minibatch statistic, which mixes the examples of a batch: set model.discriminator.batchnorm=false "
+                f"and minibatch_std=0 (spectral_norm=true is the per-example alternative)"
             )
 
-    def r1_term(self, discriminator: nn.Module, real: Tensor) -> Tensor:
-        """gamma / 2 * R1 on every r1_every-th discriminator update (times r1_every), else zero."""
-        if self.r1_gamma == 0:
+    def zero_centred_term(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """gamma / 2 * (R1 + R2) on every r1_every-th discriminator update (times r1_every), else zero."""
+        if not self.zero_centred:
             return real.new_zeros(())
         self.r1_updates += 1
         if (self.r1_updates - 1) % self.r1_every:
             return real.new_zeros(())
-        return 0.5 * self.r1_gamma * self.r1_every * r1_penalty(discriminator, real)
+        terms = [(self.r1_gamma, real), (self.r2_gamma, fake)]
+        weighted = [gamma * zero_centred_penalty(discriminator, images) for gamma, images in terms if gamma > 0]
+        return 0.5 * self.r1_every * sum(weighted[1:], weighted[0])
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
@@ -110,14 +130,15 @@ class GANLoss:
         raise NotImplementedError
 
     def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        """Extra discriminator term (already weighted): R1 when ``r1_gamma > 0``, else zero; once per D update."""
-        return self.r1_term(discriminator, real)
+        """Extra discriminator term (already weighted): R1 and R2 when their gammas are > 0, else zero; once per
+        D update."""
+        return self.zero_centred_term(discriminator, real, fake)
 
     def constrain_discriminator(self, discriminator: nn.Module) -> None:
         """Called after every discriminator update (WGAN's weight clipping); nothing by default."""
 
     def state_dict(self) -> dict[str, float]:
-        return {"r1_updates": self.r1_updates} if self.r1_gamma > 0 else {}
+        return {"r1_updates": self.r1_updates} if self.zero_centred else {}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         for name, value in state.items():
@@ -246,6 +267,36 @@ class Hinge(GANLoss):
 
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         return -fake_logits.mean()
+
+
+class RelativisticPairing(GANLoss):
+    """The relativistic pairing GAN (RpGAN: Jolicoeur-Martineau 2019; Sun et al. 2020) with R1 and R2, the
+    objective of R3GAN (Huang et al. 2024). Each fake is scored against a real image, paired by position in the
+    batch: D minimizes softplus(D(G(z)) - D(x)), G minimizes softplus(D(x) - D(G(z))). Where the classic loss
+    lets D split real from fake by one boundary that G's samples can all cross at one mode, the paired one asks
+    every fake to beat a real image, which Sun et al. show removes the mode-dropping basins of the landscape;
+    R1 on real and R2 on fake images (both at gamma) give it local convergence (R3GAN, section 2)."""
+
+    probabilistic = False
+    relativistic = True
+
+    def __init__(
+        self,
+        r1_gamma: Annotated[float, Bound(at_least=0)] = 0.1,  # R3GAN's gamma; docs/variants.md measures it here
+        r2_gamma: Annotated[float, Bound(at_least=0)] = 0.1,  # as r1_gamma: R3GAN weighs R1 and R2 alike
+        **base: Any,  # GANLoss's arguments
+    ):
+        super().__init__(r1_gamma=r1_gamma, r2_gamma=r2_gamma, **base)
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.softplus(fake_logits - real_logits).mean()  # -log sigmoid(D(x) - D(G(z)))
+
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+        return F.softplus(real_logits - fake_logits).mean()  # -log sigmoid(D(G(z)) - D(x))
+
+    def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
+        # How far D ranks the real image of a pair above its fake: P(real > fake) = sigmoid of it.
+        return {"critic/real_minus_fake": (real_scores - fake_scores).mean()}
 
 
 class BoundaryEquilibrium(GANLoss):

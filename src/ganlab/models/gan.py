@@ -121,6 +121,11 @@ class GAN(L.LightningModule):
                     f"{type(network).__name__} scores by {d_score}: model=began goes with loss=began (experiment=began)"
                 )
             self.loss.check_discriminator(network)  # e.g. BatchNorm in D with a per-example penalty
+        if self.loss.relativistic and type(self).generator_loss is not GAN.generator_loss:
+            raise ValueError(
+                f"loss {type(self.loss).__name__} pairs each fake with a real image in G's update too, which "
+                f"{type(self).__name__}'s own generator loss does not do: choose another loss (loss=hinge, the default)"
+            )
         # A buffer, not an attribute: it moves with the module, and checkpoints keep it, so sample grids stay
         # comparable across epochs and across a resume.
         self.register_buffer("fixed_noise", self.sample_latent(num_fixed_samples))
@@ -431,7 +436,12 @@ class GAN(L.LightningModule):
         """(loss to minimize, terms to log), for as many fakes as there are real images in the chunk."""
         real, labels = batch
         fake_scores, fake_aux = self.discriminate(self(*self.generator_inputs(len(real), labels)), labels)
-        g_loss = self.loss.g_loss(fake_scores)
+        if self.loss.relativistic:  # each fake against its real pair; no gradient flows through D(x) to G
+            with torch.no_grad():
+                real_scores, _ = self.discriminate(real, labels)
+            g_loss = self.loss.g_loss(fake_scores, real_scores)
+        else:
+            g_loss = self.loss.g_loss(fake_scores)
         extra = self.generator_terms(fake_aux, labels)
         return sum(extra.values(), g_loss), {"loss/g": g_loss, **extra}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.networks.layers import Dropout, check_divisible_by_4, dcgan_init
-from ganlab.networks.stabilizers import UPSAMPLING, spectral_normalize
+from ganlab.networks.stabilizers import UPSAMPLING, MinibatchStdDev, spectral_normalize
 
 
 def _up(in_channels: int, out_channels: int, upsample: str, bias: bool) -> list[nn.Module]:
@@ -134,12 +134,22 @@ class Discriminator(nn.Module):
         spectral_norm: bool = False,
         batchnorm: bool = False,
         deep: bool = False,
+        minibatch_std: int = 0,  # group size of a minibatch standard deviation map before the last layer; 0: none
     ):
         super().__init__()
         trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm, deep)
+        if minibatch_std < 0 or minibatch_std == 1:
+            raise ValueError(
+                f"model.discriminator.minibatch_std={minibatch_std}: it is a group size, so at least 2 "
+                f"(StyleGAN's 4), or 0 for no minibatch standard deviation"
+            )
+        if minibatch_std:  # before the Flatten that ends the trunk: one more (H/4, W/4) map
+            _, height, width = image_shape
+            trunk = nn.Sequential(*trunk[:-1], MinibatchStdDev(minibatch_std), trunk[-1])
+            feature_dim += (height // 4) * (width // 4)
         self.net = nn.Sequential(
             *trunk, nn.Linear(feature_dim, 1)
-        )  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm)
+        )  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm, one more with minibatch_std)
         self.apply(dcgan_init)
         if spectral_norm:
             spectral_normalize(self)

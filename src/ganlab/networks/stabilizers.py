@@ -4,6 +4,9 @@
   by one power iteration per training forward pass (Miyato et al. 2018), so each layer is 1-Lipschitz
   (``SpectralNorm``: torch's parametrization in fewer ops).
 - ``UPSAMPLING``: the generator's 2x upsampling choices (``model.generator.upsample``).
+- ``MinibatchStdDev``: the minibatch standard deviation layer (Karras et al. 2018, ProGAN section 3; StyleGAN2's
+  ``mbstd``): D sees how much the features vary within a group of its batch, so a G that draws one mode for many
+  latents is told apart from the data (``model.discriminator.minibatch_std``).
 - ``couples_examples(module)``: whether a network's output for one example depends on the others of its batch
   (BatchNorm, or a layer marked ``batch_dependent = True``): refused with per-example gradient penalties, whose
   gradient of D(x_i) must not depend on x_j, and fed real and fake batches apart.
@@ -55,6 +58,33 @@ def spectral_normalize(module: nn.Module) -> nn.Module:
             dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
             parametrize.register_parametrization(layer, "weight", SpectralNorm(layer.weight, 1, dim, 1e-12))
     return module
+
+
+class MinibatchStdDev(nn.Module):
+    """(B, C, H, W) -> (B, C + 1, H, W): appends, as one more map, the standard deviation of each feature over a
+    group of ``group_size`` examples, averaged over features and positions (ProGAN's layer; StyleGAN2-ADA's
+    ``MinibatchStdLayer`` with one channel). Groups are strided (example i is in group i mod B/G) as there. A
+    batch that ``group_size`` does not divide takes the largest group size that divides it (evaluation batches).
+    """
+
+    batch_dependent = True  # D(x_i) depends on the other examples of x_i's group
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, channels, height, width = x.shape
+        group = min(self.group_size, batch)
+        while batch % group:
+            group -= 1
+        grouped = x.reshape(group, batch // group, channels, height, width)  # (G, B/G, C, H, W)
+        std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (B/G, C, H, W)
+        std = std.mean(dim=(1, 2, 3)).reshape(1, -1, 1, 1, 1).expand(group, -1, 1, height, width)  # (G, B/G, 1, H, W)
+        return torch.cat([x, std.reshape(batch, 1, height, width)], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
 
 
 def couples_examples(module: nn.Module) -> bool:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -17,8 +17,12 @@ import lightning as L
 import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.overrides.distributed import _sync_module_states
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import read_write
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+from torch.distributed.distributed_c10d import _get_default_group
+from torch.optim import Optimizer
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +34,76 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def ddp_strategy(timeout_s: float = 300.0, **kwargs: Any) -> DDPStrategy:
-    """Lightning's DDPStrategy with a bounded process-group timeout (conf/accelerator/ddp*.yaml): a collective or
-    a rendezvous that a rank never joins fails after ``timeout_s`` instead of torch's 30 minutes."""
-    return DDPStrategy(timeout=timedelta(seconds=timeout_s), **kwargs)
+def ddp_strategy(timeout_s: float = 300.0, per_network: bool = True, **kwargs: Any) -> DDPStrategy:
+    """DDP with a bounded process-group timeout (conf/accelerator/ddp*.yaml): a collective or a rendezvous that a
+    rank never joins fails after ``timeout_s`` instead of torch's 30 minutes. ``per_network``: each optimizer step
+    all-reduces only the gradients of the network it steps (``PerNetworkDDPStrategy``); false: Lightning's one
+    DistributedDataParallel around the whole module, whose options (``find_unused_parameters: true``, which D and
+    G taking turns need there) ``kwargs`` pass on."""
+    if not per_network:
+        return DDPStrategy(timeout=timedelta(seconds=timeout_s), **kwargs)
+    if kwargs:
+        raise ValueError(
+            f"trainer.strategy: {', '.join(sorted(kwargs))} configure the DistributedDataParallel wrapper, which the "
+            f"per-network strategy does not use: remove them, or set trainer.strategy.per_network=false"
+        )
+    return PerNetworkDDPStrategy(timeout=timedelta(seconds=timeout_s))
+
+
+class PerNetworkDDPStrategy(DDPStrategy):
+    """DDP for models whose networks take turns (manual optimization, one optimizer per network or phase): no
+    DistributedDataParallel wrapper; each optimizer step first averages the gradients of that optimizer's own
+    parameters over the ranks, in one coalesced all-reduce, as StyleGAN2-ADA's training loop does by hand.
+
+    Lightning's DDPStrategy wraps the whole LightningModule, so every backward all-reduces G's and D's
+    gradients alike, the untrained network's as zeros, and needs ``find_unused_parameters`` (a search of the
+    graph each backward) because each update leaves one network out (Lightning issues 20328, 20866; PR 20936
+    proposes one wrapper per network). Here each update sends what it trained: D's gradients at D's step, G's at
+    G's, half the bytes for a one-D-step update. What the wrapper also did is kept: every rank starts from rank
+    0's parameters and buffers, and rank 0's buffers (BatchNorm's running statistics) are broadcast at the start
+    of every training step. ``reduced_bytes`` counts the gradient bytes this rank has all-reduced.
+    """
+
+    strategy_name = "ddp_per_network"
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.reduced_bytes = 0
+
+    def configure_ddp(self) -> None:
+        if self.lightning_module.automatic_optimization:
+            raise ValueError(
+                "the per-network DDP strategy averages gradients at each manual optimizer step, and this module "
+                "uses automatic optimization: set trainer.strategy.per_network=false"
+            )
+        _sync_module_states(self.model)  # what DistributedDataParallel's constructor does: rank 0's start everywhere
+
+    def training_step(self, *args: Any, **kwargs: Any) -> Any:
+        self._broadcast_buffers()
+        return super().training_step(*args, **kwargs)
+
+    def optimizer_step(self, optimizer: Optimizer, closure: Callable[[], Any], model: Any = None, **kwargs: Any) -> Any:
+        # Manual optimization: the gradients exist before the step (its closure does nothing), so they are averaged
+        # before the precision plugin unscales and clips them and the optimizer reads them.
+        self._average_gradients(optimizer)
+        return super().optimizer_step(optimizer, closure, model, **kwargs)
+
+    def _average_gradients(self, optimizer: Optimizer) -> None:
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not grads or self.world_size == 1:
+            return
+        flat = _flatten_dense_tensors(grads)
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for grad, averaged in zip(grads, _unflatten_dense_tensors(flat, grads)):
+            grad.copy_(averaged)
+        self.reduced_bytes += flat.numel() * flat.element_size()
+
+    def _broadcast_buffers(self) -> None:
+        buffers = list(self.lightning_module.buffers())
+        if not buffers or self.world_size == 1:
+            return
+        dist._broadcast_coalesced(_get_default_group(), buffers, 250 * 1024 * 1024, 0)
 
 
 def child_ranks(trainer: L.Trainer | None) -> list[subprocess.Popen]:
