@@ -74,6 +74,7 @@ def test_a_default_update_issues_few_ops_and_reads_scalars_only_when_it_logs(mak
         cfg.callbacks.count = {"_target_": f"{__name__}.CountPerUpdate"}
     result = train(cfg)
     counter = next(cb for cb in result["trainer"].callbacks if isinstance(cb, CountPerUpdate))
+    assert type(result["trainer"].progress_bar_callback).__name__ == "StepProgressBar"  # the default run's bar
     updates = counter.updates
     assert len(updates) == UPDATES
     every = result["trainer"].log_every_n_steps

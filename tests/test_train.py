@@ -32,6 +32,7 @@ def test_max_steps_means_generator_updates(make_cfg, tmp_path, loss, discriminat
     assert adam_steps(g_opt) == 6
     assert adam_steps(d_opt) == 6 * discriminator_steps
     assert result["trainer"].global_step == 6
+    assert result["trainer"].progress_bar_callback is None  # callbacks.progress_bar=null: no bar, not Lightning's
     # The logged x-axis counts generator updates too: one row per update, steps 0..5.
     with open(tmp_path / "csv" / "metrics.csv") as f:
         steps = [int(row["step"]) for row in csv.DictReader(f) if row["loss/g"]]

@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
@@ -107,7 +108,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: L.LightningDataModule = instantiate(cfg.data, discriminator_steps=model.discriminator_steps)
     callbacks = _instantiate_list(cfg.get("callbacks"))
     loggers = _instantiate_list(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # callbacks.progress_bar=null means no bar: without this Lightning would put its own TQDM bar in its place.
+    shows_bar = cfg.trainer.enable_progress_bar and any(isinstance(c, ProgressBar) for c in callbacks)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_progress_bar=shows_bar
+    )
 
     with hold_run_dir(cfg.paths.output_dir):  # a second run on this dir stops here, naming the first
         for (
