@@ -56,6 +56,9 @@ CONFIGS = {  # name -> train.py overrides after data=stacked_mnist
     "default": [],  # its D already has about 1/4 of G's parameters: PacGAN's Table 3 setting
     "default, D at G's size (64 channels)": ["model.discriminator.base_channels=64"],  # Table 2's D/G
     "experiment=quality": ["experiment=quality"],
+    # What might close the gap (issue: packing, minibatch statistics, R3GAN's objective), each on the default:
+    "default + minibatch std 4": ["model.discriminator.minibatch_std=4"],  # ProGAN's layer, StyleGAN's group of 4
+    "default + rpgan (R1, R2 at 0.1, every 4th D step)": ["loss=rpgan", "loss.r1_every=4"],  # R3GAN's loss
 }
 
 
