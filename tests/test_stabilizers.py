@@ -10,7 +10,7 @@ from torch import nn
 from ganlab.data.batches import LabelledBatch
 from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, zero_centred_penalty
 from ganlab.models.gan import GAN
-from ganlab.networks import dcgan
+from ganlab.networks import conditional_dcgan, dcgan
 from ganlab.networks.augment import AugmentedDiscriminator, cutout, diff_augment, translation
 from ganlab.networks.stabilizers import MinibatchStdDev, couples_examples
 
@@ -118,6 +118,9 @@ def test_minibatch_std_appends_the_group_spread_and_couples_the_examples_of_a_gr
     assert discriminator(images)[0] != discriminator(moved)[0]
     assert discriminator(images)[1] == discriminator(moved)[1]  # another group: unchanged
     assert couples_examples(discriminator)
+    for conditional in (conditional_dcgan.ProjectionDiscriminator, conditional_dcgan.AuxiliaryClassifierDiscriminator):
+        assert couples_examples(conditional(base_channels=4, minibatch_std=4))  # model=cgan, model=acgan
+        assert not couples_examples(conditional(base_channels=4))
     with pytest.raises(ValueError, match="minibatch_std=1: it is a group size"):
         dcgan.Discriminator(minibatch_std=1)
     with pytest.raises(ValueError, match="minibatch_std=0"):  # the per-example penalties name the fix

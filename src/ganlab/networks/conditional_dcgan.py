@@ -45,9 +45,12 @@ class ProjectionDiscriminator(nn.Module):
         base_channels: int = 64,
         dropout: float = 0.3,
         image_shape: tuple[int, int, int] = (1, 28, 28),
+        minibatch_std: int = 0,  # group size of a minibatch standard deviation map (dcgan.discriminator_trunk)
     ):
         super().__init__()
-        self.features, feature_dim = dcgan.discriminator_trunk(base_channels, dropout, image_shape)
+        self.features, feature_dim = dcgan.discriminator_trunk(
+            base_channels, dropout, image_shape, minibatch_std=minibatch_std
+        )
         self.unconditional = nn.Linear(feature_dim, 1)
         self.class_projection = nn.Embedding(num_classes, feature_dim)
         self.apply(dcgan_init)
@@ -70,9 +73,12 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
         dropout: float = 0.3,
         image_shape: tuple[int, int, int] = (1, 28, 28),
         twin_head: bool = False,
+        minibatch_std: int = 0,  # group size of a minibatch standard deviation map (dcgan.discriminator_trunk)
     ):
         super().__init__()
-        self.features, feature_dim = dcgan.discriminator_trunk(base_channels, dropout, image_shape)
+        self.features, feature_dim = dcgan.discriminator_trunk(
+            base_channels, dropout, image_shape, minibatch_std=minibatch_std
+        )
         self.adversarial = nn.Linear(feature_dim, 1)
         self.classify = nn.Linear(feature_dim, num_classes)
         self.classify_fake = nn.Linear(feature_dim, num_classes) if twin_head else None

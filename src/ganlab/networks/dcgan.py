@@ -74,12 +74,30 @@ def discriminator_trunk(
     image_shape: tuple[int, int, int],
     batchnorm: bool = False,
     deep: bool = False,
+    minibatch_std: int = 0,
 ) -> tuple[nn.Sequential, int]:
     """D's feature extractor, shared with the conditional discriminators: (B, C, H, W) -> two strided convs ->
     (B, F) features, and F. ``batchnorm``: BatchNorm after the second conv (DCGAN's D: none on the input layer;
     with ``deep``, after the second strided conv). ``deep``: SNGAN's "standard CNN" D (Miyato et al. 2018,
     table 3) sized for 28x28: a 3x3 conv before each strided one and one after the last (c, c, 2c, 2c, 4c
-    channels): five convs instead of two."""
+    channels): five convs instead of two. ``minibatch_std``: a minibatch standard deviation map over groups of
+    that size before the features are flattened (0: none)."""
+    if minibatch_std < 0 or minibatch_std == 1:
+        raise ValueError(
+            f"model.discriminator.minibatch_std={minibatch_std}: it is a group size, so at least 2 "
+            f"(StyleGAN's 4), or 0 for no minibatch standard deviation"
+        )
+    trunk, feature_dim = _trunk(base_channels, dropout, image_shape, batchnorm, deep)
+    if not minibatch_std:
+        return trunk, feature_dim
+    _, height, width = image_shape  # one more (H/4, W/4) map, before the Flatten that ends the trunk
+    trunk = nn.Sequential(*trunk[:-1], MinibatchStdDev(minibatch_std), trunk[-1])
+    return trunk, feature_dim + (height // 4) * (width // 4)
+
+
+def _trunk(
+    base_channels: int, dropout: float, image_shape: tuple[int, int, int], batchnorm: bool, deep: bool
+) -> tuple[nn.Sequential, int]:
     check_divisible_by_4(image_shape, "dcgan")
     channels, height, width = image_shape
     if deep:
@@ -137,16 +155,7 @@ class Discriminator(nn.Module):
         minibatch_std: int = 0,  # group size of a minibatch standard deviation map before the last layer; 0: none
     ):
         super().__init__()
-        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm, deep)
-        if minibatch_std < 0 or minibatch_std == 1:
-            raise ValueError(
-                f"model.discriminator.minibatch_std={minibatch_std}: it is a group size, so at least 2 "
-                f"(StyleGAN's 4), or 0 for no minibatch standard deviation"
-            )
-        if minibatch_std:  # before the Flatten that ends the trunk: one more (H/4, W/4) map
-            _, height, width = image_shape
-            trunk = nn.Sequential(*trunk[:-1], MinibatchStdDev(minibatch_std), trunk[-1])
-            feature_dim += (height // 4) * (width // 4)
+        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm, deep, minibatch_std)
         self.net = nn.Sequential(
             *trunk, nn.Linear(feature_dim, 1)
         )  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm, one more with minibatch_std)
