@@ -13,7 +13,7 @@ from ganlab.models.gan import GAN
 from ganlab.train import train
 
 from families import adam_steps
-from recorders import InitialWeights, find
+from recorders import InitialWeights, LearningRates, find
 
 
 @pytest.mark.parametrize("loss, discriminator_steps", [("nsgan", 1), ("wgan_gp", 5), ("lsgan", 3)])
@@ -37,6 +37,17 @@ def test_max_steps_means_generator_updates(make_cfg, tmp_path, loss, discriminat
     with open(tmp_path / "csv" / "metrics.csv") as f:
         steps = [int(row["step"]) for row in csv.DictReader(f) if row["loss/g"]]
     assert steps == list(range(6))
+
+
+def test_learning_rates_warm_down_linearly_to_zero_in_any_family(make_cfg):
+    """model.lr_decay_start: constant, then linear to 0 at trainer.max_steps; the rates each update used."""
+    overrides = ["model=mlp", "optimizer=adam", "trainer.max_steps=4", "model.lr_decay_start=2"]
+    result = train(make_cfg([*overrides, "+callbacks.rates._target_=recorders.LearningRates"]))
+    assert [result["model"].lr_factor(step) for step in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    rates = find(result["trainer"], LearningRates).used
+    expected = [[2e-4 * factor] * 2 for factor in (1.0, 1.0, 1.0, 0.5)]  # (D, G) at updates 0-3
+    assert torch.allclose(torch.tensor(rates), torch.tensor(expected))
+    assert train(make_cfg(["model=mlp", "trainer.max_steps=1"]))["model"].lr_schedule("generator") is None
 
 
 def test_logs_every_n_generator_updates_and_the_losses_match_a_denser_run(make_cfg, tmp_path):

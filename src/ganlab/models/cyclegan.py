@@ -23,7 +23,6 @@ family's evaluation is ``ganlab.evaluation.translation``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import torch
@@ -96,6 +95,7 @@ class CycleGAN(GAN):
             optimizer=optimizer,
             latent_dim=1,
             num_fixed_samples=1,
+            lr_decay_start=lr_decay_start,
         )
         check_arguments(CycleGAN.__init__, locals(), "model.")
         self.pools = {domain: ImagePool(pool_size) for domain in DOMAINS}
@@ -166,17 +166,6 @@ class CycleGAN(GAN):
             total = total + self.hparams.lambda_identity * self.hparams.lambda_cycle * identity
             terms["loss/identity"] = identity
         return total, terms
-
-    # ---- learning-rate decay ---------------------------------------------------------------------------
-    def lr_factor(self, step: int) -> float:
-        """1 until ``lr_decay_start``, then linearly down to 0 at ``trainer.max_steps``."""
-        start, end = self.hparams.lr_decay_start, self.trainer.max_steps
-        if start is None or step < start or end is None or end <= start:
-            return 1.0
-        return max(0.0, (end - step) / (end - start))
-
-    def lr_schedule(self, name: str) -> Callable[[int], float] | None:
-        return None if self.hparams.lr_decay_start is None else self.lr_factor
 
     # ---- validation and test: D's verdict on real images of each domain --------------------------------
     def score_real(self, batch: tuple[Tensor, ...], stage: str) -> None:

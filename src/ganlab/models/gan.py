@@ -99,6 +99,9 @@ class GAN(L.LightningModule):
         augment: list[str] | None = None,  # DiffAugment on everything D sees in training, e.g. [translation, cutout]
         compile: bool = False,  # torch.compile G's and D's forwards for training (docs/gpu.md)
         compile_mode: str = "default",  # torch.compile's mode: reduce-overhead adds CUDA graphs
+        lr_decay_start: Annotated[
+            int | None, Bound(at_least=0)
+        ] = None,  # from this generator update on, both rates decay linearly to 0 at trainer.max_steps
     ):
         super().__init__()
         check_arguments(GAN.__init__, locals(), "model.")
@@ -305,8 +308,17 @@ class GAN(L.LightningModule):
 
     def lr_schedule(self, name: str) -> Callable[[int], float] | None:
         """A factor on optimizer ``name``'s learning rates as a function of the generator update (stepped before
-        every update, so a resumed run gets the same rates); None keeps them constant."""
-        return None
+        every update, so a resumed run gets the same rates); None keeps them constant. By default
+        ``lr_factor`` when ``model.lr_decay_start`` is set, for every optimizer."""
+        return None if self.hparams.get("lr_decay_start") is None else self.lr_factor
+
+    def lr_factor(self, step: int) -> float:
+        """1 until ``lr_decay_start``, then linearly down to 0 at ``trainer.max_steps`` (CycleGAN's schedule: constant
+        for 100 epochs, then linear to 0 over 100; a warm-down for any family)."""
+        start, end = self.hparams.get("lr_decay_start"), self.trainer.max_steps
+        if start is None or step < start or end is None or end <= start:
+            return 1.0
+        return max(0.0, (end - step) / (end - start))
 
     def lr_scale(self) -> float:
         """The learning rates' factor under DDP (``optimizer.scale_lr``): each rank takes a full batch, so the
