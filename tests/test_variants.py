@@ -20,7 +20,7 @@ from ganlab.evaluate import evaluate
 from ganlab.losses import BoundaryEquilibrium, WassersteinClip
 from ganlab.metrics.classifier import extractor_for, to_model_input
 from ganlab.metrics.conditional_accuracy import conditional_accuracy
-from ganlab.models.acgan import ACGAN
+from ganlab.models.acgan import ACGAN, data_to_data_cross_entropy
 from ganlab.models.began import BEGAN
 from ganlab.models.cgan import ConditionalGAN
 from ganlab.models.gan import GAN
@@ -244,3 +244,38 @@ def test_conditional_accuracy_scores_a_faithful_generator_high_and_a_label_blind
 
     assert conditional_accuracy(faithful, classifier, 10, per_class=100)["conditional_accuracy"] > 0.95
     assert abs(conditional_accuracy(label_blind, classifier, 10, per_class=100)["conditional_accuracy"] - 0.1) < 0.05
+
+
+def test_data_to_data_cross_entropy_pulls_to_the_proxy_until_the_margin_and_pushes_other_classes_only():
+    """ReACGAN's class term (model.class_loss=data_to_data): lower when each embedding sits at its own class's
+    proxy; an easy positive (cosine past the margin) gets no more pull; images of the same class are not negatives."""
+    proxies = torch.eye(4)[:3]  # (N=3, E=4) unit proxies
+    labels = torch.tensor([0, 1, 2, 0])
+    at_own = torch.eye(4)[[0, 1, 2, 0]]  # each embedding at its class's proxy
+    at_other = torch.eye(4)[[1, 2, 0, 1]]
+    loss = lambda e: data_to_data_cross_entropy(e @ proxies.T, e, labels)  # noqa: E731
+    assert loss(at_own) < loss(at_other)
+    embeddings = at_own.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loss(embeddings), embeddings)
+    assert torch.all(grad[:, 3] == 0)  # nothing pushes along the unused direction
+    # easy positives (cosine 1 > 0.98): the proxy term is flat; what is left is the negatives, each at similarity 0:
+    # log(1 + the number of images of other classes), 2 for the 0s and 3 for the 1 and the 2
+    expected = torch.tensor([3.0, 4.0, 4.0, 3.0]).log().mean()
+    assert loss(at_own).item() == pytest.approx(expected.item(), abs=1e-6)
+    # the second 0 moved onto the first: same class, so no negative term changes
+    moved = at_own.clone()
+    moved[3] = torch.nn.functional.normalize(torch.tensor([1.0, 0.0, 0.0, 0.1]), dim=0)
+    assert loss(moved).item() == pytest.approx(loss(at_own).item(), abs=1e-6)
+
+
+def test_reacgan_trains_with_its_embedding_head_and_refuses_a_mismatched_d(make_cfg):
+    d2d = ("model.class_loss=data_to_data", "model.discriminator.embedding_dim=16")
+    gan = train(make_cfg(small("acgan", "trainer.max_steps=2", *d2d)))["model"]
+    labels = torch.arange(8) % 10
+    _, aux = gan.discriminate(gan.generate(labels=labels), labels)
+    cosines, embeddings = aux
+    assert cosines.shape == (8, 10) and embeddings.shape == (8, 16)
+    assert torch.allclose(embeddings.norm(dim=1), torch.ones(8), atol=1e-5) and cosines.abs().max() <= 1 + 1e-5
+    assert gan.class_logits(aux) is cosines  # conditional accuracy reads the nearest proxy
+    with pytest.raises(InstantiationException, match="needs model.discriminator.embedding_dim > 0"):
+        train(make_cfg(small("acgan", "trainer.max_steps=1", "model.class_loss=data_to_data")))

@@ -9,6 +9,7 @@ ACGAN's D takes no label and predicts it instead: an adversarial head and an aux
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.networks import dcgan
@@ -64,7 +65,10 @@ class ProjectionDiscriminator(nn.Module):
 
 class AuxiliaryClassifierDiscriminator(nn.Module):
     """x -> phi(x) (B, F) -> (real/fake logit (B,), class logits (B, N)): ACGAN's D (Odena et al. 2017).
-    ``twin_head``: a second class head (B, N) after those, TAC-GAN's twin classifier of fakes (Gong et al. 2019)."""
+    ``twin_head``: a second class head (B, N) after those, TAC-GAN's twin classifier of fakes (Gong et al. 2019).
+    ``embedding_dim`` > 0: ReACGAN's head (Kang et al. 2021) instead of the linear class head: phi(x) is projected
+    to a unit embedding e (B, E), each class has a learned unit proxy, and the class logits are the cosines of e
+    to the proxies (B, N); the outputs are (logit, cosines, e), for the data-to-data cross-entropy."""
 
     def __init__(
         self,
@@ -74,17 +78,28 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
         image_shape: tuple[int, int, int] = (1, 28, 28),
         twin_head: bool = False,
         minibatch_std: int = 0,  # group size of a minibatch standard deviation map (dcgan.discriminator_trunk)
+        embedding_dim: int = 0,  # > 0: ReACGAN's unit embedding and class proxies instead of the linear class head
     ):
         super().__init__()
+        if embedding_dim and twin_head:
+            raise ValueError(
+                "model.discriminator: ReACGAN's embedding head and TAC-GAN's twin head are two fixes; pick one"
+            )
         self.features, feature_dim = dcgan.discriminator_trunk(
             base_channels, dropout, image_shape, minibatch_std=minibatch_std
         )
         self.adversarial = nn.Linear(feature_dim, 1)
-        self.classify = nn.Linear(feature_dim, num_classes)
+        # ReACGAN: the embedding, and the proxies as the rows of a bias-free linear layer (B, E) -> (B, N).
+        self.embed = nn.Linear(feature_dim, embedding_dim) if embedding_dim else None
+        self.classify = nn.Linear(embedding_dim or feature_dim, num_classes, bias=not embedding_dim)
         self.classify_fake = nn.Linear(feature_dim, num_classes) if twin_head else None
         self.apply(dcgan_init)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         features = self.features(images)  # (B, F)
-        outputs = (self.adversarial(features).squeeze(1), self.classify(features))  # (B,), (B, N)
+        logit = self.adversarial(features).squeeze(1)  # (B,)
+        if self.embed is not None:
+            embedding = F.normalize(self.embed(features), dim=1)  # (B, E)
+            return logit, embedding @ F.normalize(self.classify.weight, dim=1).T, embedding  # cosines (B, N)
+        outputs = (logit, self.classify(features))  # (B,), (B, N)
         return outputs if self.classify_fake is None else (*outputs, self.classify_fake(features))
