@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from ganlab.data.sources import BUNDLED_MNIST_SAMPLE
 
@@ -37,7 +38,14 @@ def _errors(output: str) -> list[str]:
 def test_a_killed_rank_fails_the_run_in_one_line_naming_it(tmp_path):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *ARGS, "trainer.max_steps=100000", f"hydra.run.dir={run_dir}"],
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            *ARGS,
+            "trainer.max_steps=100000",
+            "callbacks.model_checkpoint.every_n_train_steps=1",
+            f"hydra.run.dir={run_dir}",
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -54,9 +62,11 @@ def test_a_killed_rank_fails_the_run_in_one_line_naming_it(tmp_path):
     assert process.returncode == 1, output[-3000:]
     lines = _errors(output)
     assert lines and all(f"DDP: rank 1 (pid {pid}) died (exit code -9)" in line for line in lines), output[-3000:]
-    assert (run_dir / "checkpoints").exists() or True  # what was saved before stays
+    # what was saved before the rank died stays whole: a checkpoint of an update before it, to resume from
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] >= 1
 
 
+@pytest.mark.slow  # waits out the watchdog's timeout; the fault catalogue's "a DDP rank that hangs" runs it too
 def test_a_hung_rank_fails_the_run_within_the_timeout_naming_it(tmp_path):
     script = tmp_path / "train_hang.py"
     script.write_text(

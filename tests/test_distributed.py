@@ -123,7 +123,9 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
 
 
 # Under DDP each job is 2 real ranks: two jobs show the sweep's layout (the loss choices run in the cpu case).
-@pytest.mark.parametrize("accelerator, losses", [("cpu", "gan,lsgan,hinge"), ("ddp_cpu", "hinge")])
+@pytest.mark.parametrize(
+    "accelerator, losses", [("cpu", "gan,lsgan,hinge"), pytest.param("ddp_cpu", "hinge", marks=pytest.mark.slow)]
+)
 def test_multirun_makes_one_job_dir_per_combination(tmp_path, accelerator, losses):
     """The sweep covers every model x loss, under DDP too (each job with 2 real ranks), in one sweep dir."""
     sweep_dir = tmp_path / "sweep"

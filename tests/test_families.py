@@ -104,9 +104,10 @@ def test_evaluate_and_sample_work_from_its_checkpoint_alone(make_cfg, tmp_path, 
 
 
 # ---- two DDP ranks on CPU ------------------------------------------------------------------------------------
-# mlp, cyclegan and stackgan have DDP tests of their own (test_distributed, test_cyclegan, test_stackgan): their
-# smoke runs here are marked slow, to keep the suite's time.
-OWN_DDP_TESTS = ("mlp", "cyclegan", "stackgan")
+# mlp, cyclegan and stackgan have DDP tests of their own (test_distributed, test_cyclegan, test_stackgan), and cGAN
+# and ACGAN train as dcgan does (one G, one D, one optimizer each): their smoke runs here are marked slow, to keep
+# the suite's time. Those left: dcgan, and the families with more than two optimizers or batch-dependent state.
+OWN_DDP_TESTS = ("mlp", "cyclegan", "stackgan", "cgan", "acgan")
 
 
 @pytest.mark.parametrize(
