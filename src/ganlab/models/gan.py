@@ -447,12 +447,15 @@ class GAN(L.LightningModule):
     def generator_loss(self, batch: LabelledBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """(loss to minimize, terms to log), for as many fakes as there are real images in the chunk."""
         real, labels = batch
-        fake_scores, fake_aux = self.discriminate(self(*self.generator_inputs(len(real), labels)), labels)
+        fake = self(*self.generator_inputs(len(real), labels))
         if self.loss.relativistic:  # each fake against its real pair; no gradient flows through D(x) to G
-            with torch.no_grad():
-                real_scores, _ = self.discriminate(real, labels)
+            with parametrize.cached():  # one spectral-norm power iteration for both forwards, as in D's update
+                fake_scores, fake_aux = self.discriminate(fake, labels)
+                with torch.no_grad():
+                    real_scores, _ = self.discriminate(real, labels)
             g_loss = self.loss.g_loss(fake_scores, real_scores)
         else:
+            fake_scores, fake_aux = self.discriminate(fake, labels)
             g_loss = self.loss.g_loss(fake_scores)
         extra = self.generator_terms(fake_aux, labels)
         return sum(extra.values(), g_loss), {"loss/g": g_loss, **extra}
