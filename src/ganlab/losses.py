@@ -7,9 +7,9 @@ softplus, which is stable for large logits: ``softplus(-x) = -log(sigmoid(x))`` 
 ``softplus(x) = -log(1 - sigmoid(x))``. An objective also declares what it needs beyond the logits, so that the
 LightningModule stays generic: ``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator
 (gradient penalty; any objective takes the zero-centred R1 on real and R2 on fake images with ``r1_gamma``,
-``r2_gamma`` > 0), a ``constrain_discriminator`` applied after each discriminator update (weight clipping), a state that a resumed run goes on from (BEGAN's k_t, R1's update count, through
-``state_dict``), and ``metrics`` to log as curves
-(the critic's Wasserstein estimate, BEGAN's convergence measure).
+``r2_gamma`` > 0), a ``constrain_discriminator`` applied after each discriminator update (weight clipping), a
+state that a resumed run goes on from (BEGAN's k_t, R1's update count, through ``state_dict``), and ``metrics``
+to log as curves (the critic's Wasserstein estimate, BEGAN's convergence measure).
 """
 
 from __future__ import annotations
