@@ -215,6 +215,16 @@ def test_deep_discriminator_has_five_spectrally_normalized_convs_and_scores_each
     assert not couples_examples(discriminator)
 
 
+def test_conditional_discriminators_take_the_default_recipes_deep_spectral_norm_trunk():
+    """model=cgan / model=acgan with model.discriminator.deep=true spectral_norm=true: the default recipe's D."""
+    for conditional in (conditional_dcgan.ProjectionDiscriminator, conditional_dcgan.AuxiliaryClassifierDiscriminator):
+        discriminator = conditional(base_channels=4, dropout=0.0, deep=True, spectral_norm=True)
+        convs = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
+        linears = [m for m in discriminator.modules() if isinstance(m, nn.Linear)]
+        assert len(convs) == 5 and all(hasattr(m, "parametrizations") for m in convs + linears)
+        assert not any(hasattr(m, "parametrizations") for m in conditional(base_channels=4).modules())
+
+
 # ---- BatchNorm in D --------------------------------------------------------------------------------------
 def test_batchnorm_discriminator_is_refused_with_per_example_penalties_only():
     gan = tiny_gan(batchnorm=True)  # nsgan: fine

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ganlab.networks import dcgan
 from ganlab.networks.layers import dcgan_init
+from ganlab.networks.stabilizers import spectral_normalize
 
 
 class Generator(nn.Module):
@@ -47,15 +48,19 @@ class ProjectionDiscriminator(nn.Module):
         dropout: float = 0.3,
         image_shape: tuple[int, int, int] = (1, 28, 28),
         minibatch_std: int = 0,  # group size of a minibatch standard deviation map (dcgan.discriminator_trunk)
+        deep: bool = False,  # the default recipe's five-conv trunk (dcgan.discriminator_trunk)
+        spectral_norm: bool = False,  # every conv and linear weight over its largest singular value
     ):
         super().__init__()
         self.features, feature_dim = dcgan.discriminator_trunk(
-            base_channels, dropout, image_shape, minibatch_std=minibatch_std
+            base_channels, dropout, image_shape, deep=deep, minibatch_std=minibatch_std
         )
         self.unconditional = nn.Linear(feature_dim, 1)
         self.class_projection = nn.Embedding(num_classes, feature_dim)
         self.apply(dcgan_init)
         nn.init.normal_(self.class_projection.weight, 0.0, 0.02)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:
         features = self.features(images)  # (B, F)
@@ -79,6 +84,8 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
         twin_head: bool = False,
         minibatch_std: int = 0,  # group size of a minibatch standard deviation map (dcgan.discriminator_trunk)
         embedding_dim: int = 0,  # > 0: ReACGAN's unit embedding and class proxies instead of the linear class head
+        deep: bool = False,  # the default recipe's five-conv trunk (dcgan.discriminator_trunk)
+        spectral_norm: bool = False,  # every conv and linear weight over its largest singular value
     ):
         super().__init__()
         if embedding_dim and twin_head:
@@ -86,7 +93,7 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
                 "model.discriminator: ReACGAN's embedding head and TAC-GAN's twin head are two fixes; pick one"
             )
         self.features, feature_dim = dcgan.discriminator_trunk(
-            base_channels, dropout, image_shape, minibatch_std=minibatch_std
+            base_channels, dropout, image_shape, deep=deep, minibatch_std=minibatch_std
         )
         self.adversarial = nn.Linear(feature_dim, 1)
         # ReACGAN: the embedding, and the proxies as the rows of a bias-free linear layer (B, E) -> (B, N).
@@ -94,6 +101,8 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
         self.classify = nn.Linear(embedding_dim or feature_dim, num_classes, bias=not embedding_dim)
         self.classify_fake = nn.Linear(feature_dim, num_classes) if twin_head else None
         self.apply(dcgan_init)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         features = self.features(images)  # (B, F)
