@@ -42,7 +42,13 @@ def test_checkpoint_saved_before_the_layout_move_loads_whole(name):
 TINY = ["model.generator.base_channels=4", "model.discriminator.base_channels=4"]
 PRE_FAMILY = {
     "dcgan": ["model=dcgan", "model.latent_dim=8", *TINY],
-    "acgan": ["experiment=acgan", "model.latent_dim=8", *TINY],
+    # the preset as it was then: the two-conv D without spectral norm (the preset now takes the default recipe's D)
+    "acgan": [
+        "experiment=acgan",
+        "model.latent_dim=8",
+        *TINY,
+        *("model.discriminator.deep=false", "model.discriminator.spectral_norm=false", "loss=nsgan", "optimizer=adam"),
+    ],
     "cyclegan": ["experiment=cyclegan", *TINY, "model.lr_decay_start=1", "model.pool_size=4"],
     "stackgan": [
         "experiment=stackgan",
