@@ -142,6 +142,24 @@ def test_checkpoint_of_another_model_gets_a_clear_error(make_cfg, tmp_path):
         train(make_cfg(["model=mlp", "model.generator.hidden_dim=32", f"ckpt_path={last}", *NO_FID]))
 
 
+def test_checkpoint_mismatch_names_the_real_culprit_before_settings_it_predates(make_cfg, tmp_path):
+    """A checkpoint saved before some model settings existed lacks them; the setting that changed comes first."""
+    _train_two_steps(make_cfg, "mlp")
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=False)
+    hparams = checkpoint["hyper_parameters"]
+    predated = sorted(key for key, value in hparams.items() if value is not None and not isinstance(value, dict))
+    assert len(predated) >= 4  # enough to fill the message's four slots
+    for key in predated:
+        del hparams[key]
+    torch.save(checkpoint, last)
+    with pytest.raises(CheckpointError) as error:
+        train(make_cfg(["model=mlp", "model.generator.hidden_dim=32", f"ckpt_path={last}", *NO_FID]))
+    detail = str(error.value).split("another model config: ", 1)[1]
+    assert detail.startswith("model.generator.hidden_dim=256 (here 32); ")
+    assert f"model.{predated[0]}=None" in detail
+
+
 @pytest.mark.parametrize("problem", ["missing", "truncated"])
 def test_bad_checkpoint_path_gets_a_clear_error(make_cfg, tmp_path, problem):
     path = tmp_path / "nowhere" / "last.ckpt"

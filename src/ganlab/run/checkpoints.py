@@ -151,9 +151,12 @@ def check_resumable(ckpt_path: str | None, model: torch.nn.Module, output_dir: s
     if expected == found:
         return ckpt_path if ckpt_path == "last" else str(path)
     ours, theirs = _model_settings(dict(getattr(model, "hparams", {}))), _model_settings(hparams)
+    # Architectures first, then settings both configs name; a setting the checkpoint predates (saved before it
+    # existed) is rarely the culprit and comes last.
     keys = sorted(
-        ours.keys() | theirs.keys(), key=lambda key: (not key.endswith("_target_"), key)
-    )  # architectures first
+        ours.keys() | theirs.keys(),
+        key=lambda key: (not key.endswith("_target_"), not (key in ours and key in theirs), key),
+    )
     differing = [
         f"{key}={theirs.get(key)!r} (here {ours.get(key)!r})" for key in keys if ours.get(key) != theirs.get(key)
     ]
