@@ -15,6 +15,7 @@ from omegaconf import open_dict
 
 from ganlab.evaluate import evaluate
 from ganlab.models.gan import GAN
+from ganlab.networks.augment import AugmentedDiscriminator
 from ganlab.sample import sample
 from ganlab.train import run, train
 
@@ -74,6 +75,15 @@ def test_alone_on_the_default_data_it_trains_or_stops_in_one_line_naming_its_pre
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert len(errors) == 1 and "\n" not in errors[0], errors
     assert f"experiment={spec.preset}" in errors[0], errors[0]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_model_augment_puts_every_discriminator_behind_diffaugment(make_cfg, family):
+    """A base switch every family takes, also the families that build their own discriminators."""
+    overrides = ["model.augment=[translation]", "trainer.max_steps=1", "test=false", *NO_FID]
+    gan = train(make_cfg(FAMILIES[family].overrides(*overrides)))["model"]
+    critics = gan.critic_networks()
+    assert critics and all(isinstance(net, AugmentedDiscriminator) for net in critics)
 
 
 # ---- exact resume --------------------------------------------------------------------------------------

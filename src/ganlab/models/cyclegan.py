@@ -34,8 +34,10 @@ from ganlab.config.bounds import Bound, check_arguments
 from ganlab.data.batches import UnpairedBatch
 from ganlab.evaluation.translation import Translations
 from ganlab.models.gan import GAN, eval_mode
+from ganlab.networks.augment import with_augment
 
 DOMAINS = ("a", "b")
+NOISE_PLACEHOLDER = {"latent_dim": 1, "prior": "normal", "num_fixed_samples": 1}
 
 
 class ImagePool:
@@ -74,6 +76,7 @@ class CycleGAN(GAN):
     evaluator_class = Translations
     batch_type = UnpairedBatch
     preset = "cyclegan"
+    derived_arguments = tuple(NOISE_PLACEHOLDER)
 
     def __init__(
         self,
@@ -84,18 +87,17 @@ class CycleGAN(GAN):
         lambda_cycle: Annotated[float, Bound(at_least=0)] = 10.0,
         lambda_identity: Annotated[float, Bound(at_least=0)] = 0.5,  # times lambda_cycle
         pool_size: Annotated[int, Bound(at_least=0)] = 50,
-        lr_decay_start: Annotated[int | None, Bound(at_least=0)] = None,  # from here the rates decay linearly to 0
         samples_per_row: Annotated[int, Bound(at_least=1)] = 8,  # sample grids: this many images a row
+        **base: Any,  # GAN's arguments: lr_decay_start, augment, compile, compile_mode
     ):
-        # A translator draws from no noise: the base's latent space is a (1, 1) placeholder.
+        # A translator draws from no noise: the base's latent space is a (1, 1) placeholder (a checkpoint's
+        # hyperparameters hold it, and get it again).
         super().__init__(
             generator=generator,
             discriminator=discriminator,
             loss=loss,
             optimizer=optimizer,
-            latent_dim=1,
-            num_fixed_samples=1,
-            lr_decay_start=lr_decay_start,
+            **base | NOISE_PLACEHOLDER,
         )
         check_arguments(CycleGAN.__init__, locals(), "model.")
         self.pools = {domain: ImagePool(pool_size) for domain in DOMAINS}
@@ -103,7 +105,9 @@ class CycleGAN(GAN):
     # ---- networks --------------------------------------------------------------------------------------
     def build_networks(self, generator: dict[str, Any], discriminator: dict[str, Any]) -> None:
         self.generator_ab, self.generator_ba = instantiate(generator), instantiate(generator)
-        self.discriminator_a, self.discriminator_b = instantiate(discriminator), instantiate(discriminator)
+        augment = self.hparams.get("augment")
+        self.discriminator_a = with_augment(instantiate(discriminator), augment)
+        self.discriminator_b = with_augment(instantiate(discriminator), augment)
 
     def generator_networks(self) -> list[nn.Module]:
         return [self.generator_ab, self.generator_ba]
