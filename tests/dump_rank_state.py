@@ -1,6 +1,6 @@
 """A callback for DDP tests, loaded by the real train.py through ``+callbacks.dump._target_=dump_rank_state.DumpRankState``
 (with this folder on PYTHONPATH): each rank saves its parameters (at the start and the end), buffers, objective
-state, rank count and step count when training ends."""
+state, rank count, step count and whether BatchNorm became SyncBatchNorm when training ends."""
 
 from pathlib import Path
 
@@ -25,6 +25,7 @@ class DumpRankState(L.Callback):
             "buffers": {name: b.clone() for name, b in pl_module.named_buffers()},
             "loss": pl_module.loss.state_dict(),
             "world_size": trainer.world_size,
+            "sync_batchnorm": any(isinstance(module, torch.nn.SyncBatchNorm) for module in pl_module.modules()),
             "global_step": trainer.global_step,
         }
         torch.save(state, f"{trainer.default_root_dir}/rank{trainer.global_rank}.pt")

@@ -121,6 +121,13 @@ def test_cli_reports_a_user_error_in_one_line_and_exits_1(make_cfg, caplog):
     ]
 
 
+def test_sync_batchnorm_on_cpu_ranks_is_refused_before_training(make_cfg, tmp_path):
+    with pytest.raises(ConfigError) as error:
+        train(make_cfg(["accelerator=ddp_cpu", "trainer.sync_batchnorm=true"]))
+    assert "\n" not in str(error.value) and "trainer.sync_batchnorm=false" in str(error.value)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def _train_two_steps(make_cfg, model: str):
     return train(make_cfg([f"model={model}", "trainer.max_steps=2", "logger=csv", *NO_FID]))
 

@@ -148,7 +148,12 @@ def test_the_training_split_is_resident_on_the_gpu_and_batches_are_gathered_ther
 
 # ---- DDP on GPUs ------------------------------------------------------------------------------------------
 @needs_two_gpus
-def test_ddp_on_two_gpus_trains_with_ranks_in_step(tmp_path):
+@pytest.mark.parametrize(
+    "model", [["model=mlp"], ["model=dcgan", "model.generator.base_channels=8", "model.discriminator.base_channels=8"]]
+)
+def test_ddp_on_two_gpus_trains_with_ranks_in_step(tmp_path, model):
+    """accelerator=ddp: the per-network strategy, and sync_batchnorm (G's BatchNorm in model=dcgan) without a
+    DDP wrapper."""
     run_dir = tmp_path / "run"
     env = {
         **os.environ,
@@ -160,7 +165,7 @@ def test_ddp_on_two_gpus_trains_with_ranks_in_step(tmp_path):
             str(REPO / "train.py"),
             "accelerator=ddp",
             "trainer.devices=2",
-            "model=mlp",
+            *model,
             "trainer.max_steps=4",
             "data.batch_size=8",
             "logger=csv",
@@ -181,3 +186,6 @@ def test_ddp_on_two_gpus_trains_with_ranks_in_step(tmp_path):
     rank0, rank1 = load_rank_states(run_dir)
     for name, value in rank0["parameters"].items():
         assert torch.equal(value, rank1["parameters"][name]), name
+    for name, value in rank0["buffers"].items():
+        assert torch.equal(value, rank1["buffers"][name]), name
+    assert rank0["sync_batchnorm"] == (model[0] == "model=dcgan")

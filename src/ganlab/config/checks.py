@@ -124,11 +124,22 @@ def check_choices(choices: dict[str, Any], options: Any) -> None:
             )
 
 
+def check_sync_batchnorm(cfg: DictConfig) -> None:
+    """torch's SyncBatchNorm refuses CPU tensors (in its first forward, deep in the first step): say so first."""
+    trainer = cfg.get("trainer")
+    if isinstance(trainer, DictConfig) and trainer.get("sync_batchnorm") and trainer.get("accelerator") == "cpu":
+        raise ConfigError(
+            "trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm runs on CUDA tensors only); "
+            "drop it on the CPU (trainer.sync_batchnorm=false): each CPU rank then normalizes its own batch"
+        )
+
+
 def check_config(cfg: DictConfig) -> None:
     """Everything that can be known wrong about ``cfg`` before training starts."""
     check_schema_keys(cfg)
     check_bounds(cfg)
     check_image_shape(cfg)
+    check_sync_batchnorm(cfg)
     if cfg.get("paths") is not None and cfg.paths.get("output_dir"):
         check_output_dir(cfg.paths.output_dir)
 
