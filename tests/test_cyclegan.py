@@ -156,7 +156,16 @@ def test_evaluate_scores_translations_from_the_checkpoint_alone(run_dir, tmp_pat
     assert 0 <= written["label_preservation_ab"] <= 1 and written["feature_extractor"]["a"]["key"].startswith(
         "uci_digits-"
     )
-    assert "label preservation UCI-Digits -> MNIST" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "label preservation UCI-Digits -> MNIST" in printed and "per source class" in printed
+    # Per source class: averaged over the test digits of each class, they give the overall share back.
+    uci = UCIDigitsDataModule(root="nowhere", seed=0)
+    uci.setup("test")
+    support = torch.bincount(uci.test_set.tensors[1], minlength=10).double()
+    for name in ("label_preservation_ab", "baseline_label_preservation_ab"):
+        per_class = torch.tensor(written[f"{name}_per_class"], dtype=torch.float64)
+        assert per_class.shape == (10,) and ((0 <= per_class) & (per_class <= 1)).all()
+        assert (per_class * support).sum() / support.sum() == pytest.approx(written[name], abs=1e-6)
 
 
 def test_sample_draws_rows_of_source_translated_and_reconstructed(run_dir, tmp_path):

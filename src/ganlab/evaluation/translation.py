@@ -89,6 +89,11 @@ class Translations(Evaluator):
                     f"{results[f'label_preservation_{direction}']:.2%} (untranslated: {results[f'baseline_label_preservation_{direction}']:.2%}), by the {target} classifier",
                 )
             )
+            per_class = " ".join(f"{share:.2f}" for share in results[f"label_preservation_{direction}_per_class"])
+            baseline = " ".join(
+                f"{share:.2f}" for share in results[f"baseline_label_preservation_{direction}_per_class"]
+            )
+            rows.append(("  per source class", f"{per_class} (untranslated: {baseline})"))
         for direction, source, target in (("ab", name_a, name_b), ("ba", name_b, name_a)):
             rows.append(
                 (
@@ -144,7 +149,8 @@ class Translations(Evaluator):
         checkpoint keeps the best translator into domain B."""
         self.validation_scores = self.scores(datamodule, "val")
         values = self.validation_scores.compute()
-        return {f"val/{name}": value for name, value in values.items()} | {"val/fid": values["fid_ab"]}
+        scalars = {name: value for name, value in values.items() if not name.endswith("_per_class")}
+        return {f"val/{name}": value for name, value in scalars.items()} | {"val/fid": values["fid_ab"]}
 
     @property
     def validation_extractor(self) -> dict[str, Any] | None:

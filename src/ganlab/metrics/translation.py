@@ -5,6 +5,8 @@ reconstruction error, each beside the baseline of the untranslated images scored
   translated UCI 7 read as an MNIST 7?); ``_ba`` the reverse with the domain-A classifier. The labels are used
   here only, never in training.
 - ``fid_ab``: FID of G_AB(a) against real B images, in the B classifier's feature space; ``fid_ba`` likewise.
+- ``label_preservation_ab_per_class``: the same per source class (a list), where a lost class shows (translated
+  1s read as another digit); ``_ba`` and the baselines likewise.
 - ``cycle_error_a``: mean absolute pixel error of G_BA(G_AB(a)) against a, on the [-1, 1] scale; ``_b`` likewise.
 - ``baseline_*``: the same label preservation and FID for the untranslated images (a scored as if it were a B
   image): what translation has to beat.
@@ -21,6 +23,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ganlab.metrics.classifier import extractor_for
@@ -38,6 +41,7 @@ class TranslationScores(nn.Module):
         classifier_b: nn.Module,
         extractor_b: dict[str, Any],
         image_shape: tuple[int, int, int] = (1, 28, 28),
+        num_classes: int = 10,
     ):
         super().__init__()
         outputs = {"a": ClassifierOutputs(classifier_a), "b": ClassifierOutputs(classifier_b)}
@@ -59,6 +63,14 @@ class TranslationScores(nn.Module):
             "cycle_error_b",
         ]
         self.means = nn.ModuleDict({name: MeanMetric() for name in names})
+        # Accuracy per true class ("none": no average) is the share of each source class whose label survives.
+        self.per_class = nn.ModuleDict(
+            {
+                name: MulticlassAccuracy(num_classes, average="none")
+                for name in names
+                if name.startswith(("label_", "baseline_label_"))
+            }
+        )
         self.extractors = {"a": extractor_a, "b": extractor_b}
 
     @classmethod
@@ -76,7 +88,14 @@ class TranslationScores(nn.Module):
         classifier_b, extractor_b = extractor_for(
             datamodule.domain_b, cache_dir=cache_dir, train_if_missing=train_if_missing
         )
-        return cls(classifier_a, extractor_a, classifier_b, extractor_b, datamodule.image_shape)
+        return cls(
+            classifier_a,
+            extractor_a,
+            classifier_b,
+            extractor_b,
+            datamodule.image_shape,
+            getattr(datamodule, "num_classes", 10),
+        )
 
     @torch.no_grad()
     def add_real(self, batches: Iterable[tuple[Tensor, Tensor, Tensor, Tensor]]) -> None:
@@ -106,12 +125,11 @@ class TranslationScores(nn.Module):
                 translated = forward(source)
                 self.fid[direction].update(translated, real=False)
                 self.fid[f"baseline_{direction}"].update(source, real=False)
-                self.means[f"label_preservation_{direction}"].update(
-                    (self.logits[target_domain](translated).argmax(1) == labels).float()
-                )
-                self.means[f"baseline_label_preservation_{direction}"].update(
-                    (self.logits[target_domain](source).argmax(1) == labels).float()
-                )
+                for prefix, images in (("", translated), ("baseline_", source)):
+                    name = f"{prefix}label_preservation_{direction}"
+                    predicted = self.logits[target_domain](images).argmax(1)
+                    self.means[name].update((predicted == labels).float())
+                    self.per_class[name].update(predicted, labels)
                 self.means[f"cycle_error_{direction[0]}"].update(
                     (backward(translated) - source).abs().flatten(1).mean(1)
                 )
@@ -126,11 +144,12 @@ class TranslationScores(nn.Module):
                 for name, fid in self.fid.items()
             },
             **{name: mean.compute().item() for name, mean in self.means.items()},
+            **{f"{name}_per_class": accuracy.compute().tolist() for name, accuracy in self.per_class.items()},
         }
 
     def reset_translated(self) -> None:
         """Forget the translated images, keep the real ones (FID keeps them across ``reset``)."""
-        for metric in (*self.fid.values(), *self.means.values()):
+        for metric in (*self.fid.values(), *self.means.values(), *self.per_class.values()):
             metric.reset()
 
     @property
