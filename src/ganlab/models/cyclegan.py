@@ -34,7 +34,6 @@ from ganlab.config.bounds import Bound, check_arguments
 from ganlab.data.batches import UnpairedBatch
 from ganlab.evaluation.translation import Translations
 from ganlab.models.gan import GAN, eval_mode
-from ganlab.networks.augment import with_augment
 
 DOMAINS = ("a", "b")
 NOISE_PLACEHOLDER = {"latent_dim": 1, "prior": "normal", "num_fixed_samples": 1}
@@ -105,9 +104,8 @@ class CycleGAN(GAN):
     # ---- networks --------------------------------------------------------------------------------------
     def build_networks(self, generator: dict[str, Any], discriminator: dict[str, Any]) -> None:
         self.generator_ab, self.generator_ba = instantiate(generator), instantiate(generator)
-        augment = self.hparams.get("augment")
-        self.discriminator_a = with_augment(instantiate(discriminator), augment)
-        self.discriminator_b = with_augment(instantiate(discriminator), augment)
+        self.discriminator_a = self.instantiate_discriminator(discriminator)
+        self.discriminator_b = self.instantiate_discriminator(discriminator)
 
     def generator_networks(self) -> list[nn.Module]:
         return [self.generator_ab, self.generator_ba]

@@ -136,7 +136,12 @@ class GAN(L.LightningModule):
     # ---- hooks a variant overrides ---------------------------------------------------------------------
     def build_networks(self, generator: dict[str, Any], discriminator: dict[str, Any]) -> None:
         self.generator = instantiate(generator)
-        self.discriminator = with_augment(instantiate(discriminator), self.hparams.get("augment"))
+        self.discriminator = self.instantiate_discriminator(discriminator)
+
+    def instantiate_discriminator(self, config: dict[str, Any], **kwargs: Any) -> nn.Module:
+        """A discriminator from its config, behind DiffAugment when ``model.augment`` is set: a family that builds
+        its own discriminators builds each through this."""
+        return with_augment(instantiate(config, **kwargs), self.hparams.get("augment"))
 
     def generator_networks(self) -> list[nn.Module]:
         """The networks the generator optimizer trains (and that sampling puts in eval mode)."""

@@ -36,7 +36,6 @@ from ganlab.data.batches import CaptionedBatch
 from ganlab.data.captions import CaptionGrammar, unpack
 from ganlab.evaluation.captions import Captions
 from ganlab.models.gan import GAN, eval_mode, parameters
-from ganlab.networks.augment import with_augment
 from ganlab.networks.stacked import ATTRIBUTE_CLASSES
 
 
@@ -93,9 +92,8 @@ class StackGAN(GAN):
         self.text_encoder = instantiate(self.hparams.text_encoder, vocabulary_size=len(self.grammar.vocabulary))
         self.caption_head = nn.Linear(self.text_encoder.text_dim, sum(ATTRIBUTE_CLASSES))
         self.generator = instantiate(generator)
-        augment = self.hparams.get("augment")
-        self.discriminator_1 = with_augment(instantiate(discriminator, image_size=14), augment)
-        self.discriminator_2 = with_augment(instantiate(discriminator, image_size=28), augment)
+        self.discriminator_1 = self.instantiate_discriminator(discriminator, image_size=14)
+        self.discriminator_2 = self.instantiate_discriminator(discriminator, image_size=28)
 
     def generator_networks(self) -> list[nn.Module]:
         return [self.generator]
