@@ -92,8 +92,8 @@ class DivergenceGuard(L.Callback):
         self._skipped_this_step = False
         # Since the last agreement, on the device: each update's losses, by their names; and before each optimizer
         # step the norms of its gradients and of every weight, with the step and the names of those tensors.
-        self._losses: dict[tuple[str, ...], list[torch.Tensor]] = {}
-        self._norms: list[tuple[int, list[str], torch.Tensor]] = []
+        self._losses: dict[tuple[str, ...], list[list[torch.Tensor]]] = {}  # per step, each loss (0-d)
+        self._norms: list[tuple[int, list[str], list[torch.Tensor]]] = []  # (step, names, norms)
         self._names: dict[int, tuple[int, list[str]]] = {}  # id(optimizer) -> (its tensors' count, their names)
 
     def _stop(self, trainer: L.Trainer, what: str, step: int | None = None) -> None:
@@ -122,10 +122,10 @@ class DivergenceGuard(L.Callback):
         tensors = [p.grad for p in with_grad] + weights
         if self.action == "skip":
             self._skip_if_non_finite(trainer, pl_module, params, non_finite_codes(tensors), len(with_grad))
-        else:
-            self._norms.append(
-                (trainer.global_step + 1, self._tensor_names(optimizer, with_grad, pl_module), norms(tensors))
-            )
+        else:  # each norm kept apart until the check stacks them all: one op per check, not one per step
+            with torch.no_grad():
+                each = torch._foreach_norm(tensors)
+            self._norms.append((trainer.global_step + 1, self._tensor_names(optimizer, with_grad, pl_module), each))
 
     def _tensor_names(
         self, optimizer: Optimizer, with_grad: list[torch.Tensor], pl_module: L.LightningModule
@@ -180,7 +180,7 @@ class DivergenceGuard(L.Callback):
         # `outputs`: this step's values from GAN.training_step (the logged ones are only every n-th step's)
         losses = {name: value for name, value in (outputs or {}).items() if name.startswith("loss/")}
         if losses:
-            self._losses.setdefault(tuple(losses), []).append(torch.stack(list(losses.values())))
+            self._losses.setdefault(tuple(losses), []).append(list(losses.values()))  # stacked at the check
             forget_agreement(trainer)  # a rank agreement taken earlier in this step lacks these losses
         if is_check_step(trainer, self.check_every_n_steps):
             self._act_on_agreement(trainer, pl_module)
@@ -197,9 +197,9 @@ class DivergenceGuard(L.Callback):
         weights = list(pl_module.parameters())
         flags: dict[str, Any] = {"weights": non_finite_code(weights) if weights else 0}
         if self._norms:
-            flags["gradients_and_weights"] = states(torch.cat([n for _, _, n in self._norms])).max()
-        for names, values in sorted(self._losses.items()):
-            worst = states(torch.stack(values)).amax(0)
+            flags["gradients_and_weights"] = states(torch.stack([n for _, _, each in self._norms for n in each])).max()
+        for names, steps in sorted(self._losses.items()):
+            worst = states(torch.stack([value for step in steps for value in step]).view(len(steps), -1)).amax(0)
             flags |= {f"loss:{name}": code for name, code in zip(names, worst.unbind())}
         return flags
 
@@ -209,8 +209,8 @@ class DivergenceGuard(L.Callback):
         step = trainer.global_step
         if flags.get("gradients_and_weights", FINITE) != FINITE:
             # Gradients are all-reduced and weights are replicas: every rank recorded the same. The first one named.
-            for at, names, values in recorded:
-                codes = states(values)
+            for at, names, each in recorded:
+                codes = states(torch.stack(each))
                 if codes.max() != FINITE:
                     index = int(codes.argmax())
                     self._stop(trainer, f"{names[index]} is {STATES[int(codes[index])]}", at)

@@ -412,11 +412,13 @@ class GAN(L.LightningModule):
         with torch.no_grad():
             fake = self(*self.generator_inputs(len(real), labels))  # fakes of the real chunk's classes
         (real_scores, real_aux), (fake_scores, fake_aux) = self.discriminate_real_and_fake(real, fake, labels)
-        d_loss = self.loss.d_loss(real_scores, fake_scores)
-        penalty = self.loss.d_penalty(lambda images: self.discriminate(images, labels)[0], real, fake)
-        extra = self.discriminator_terms(real_aux, fake_aux, labels)
-        total = sum(extra.values(), d_loss + penalty)  # sum(terms) alone would add a 0 first: one op more
-        return total, real_scores, fake_scores, {"loss/d": d_loss, "loss/d_penalty": penalty, **extra}
+        terms = {"loss/d": self.loss.d_loss(real_scores, fake_scores)}
+        if self.loss.penalizes_gradients:  # an objective without a penalty logs no flat zero (and adds none)
+            terms["loss/d_penalty"] = self.loss.d_penalty(lambda x: self.discriminate(x, labels)[0], real, fake)
+        terms |= self.discriminator_terms(real_aux, fake_aux, labels)
+        values = list(terms.values())
+        total = sum(values[1:], values[0])  # sum(values) alone would add a 0 first: one op more
+        return total, real_scores, fake_scores, terms
 
     def discriminate_real_and_fake(
         self, real: Tensor, fake: Tensor, labels: Tensor

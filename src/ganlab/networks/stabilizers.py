@@ -34,14 +34,14 @@ class SpectralNorm(_SpectralNorm):
     """
 
     def forward(self, weight: Tensor) -> Tensor:
-        if weight.ndim == 1 or not self.training or self.n_power_iterations != 1:
+        if weight.ndim == 1 or weight.is_complex() or not self.training or self.n_power_iterations != 1:
             return super().forward(weight)
         weight_mat = self._reshape_weight_to_matrix(weight)
         with torch.no_grad():
             u = torch.mv(weight_mat, self._v)
             u = u / u.norm().clamp_min(self.eps)
             self._u.copy_(u)
-        transposed = torch.mv(weight_mat.H, u)  # W^T u, with W's gradient
+        transposed = u @ weight_mat  # W^T u, with W's gradient (one op where mv(W.H, u) is two; W is real)
         with torch.no_grad():
             v = transposed / transposed.norm().clamp_min(self.eps)
             self._v.copy_(v)
