@@ -178,6 +178,7 @@ def test_sample_draws_rows_of_source_translated_and_reconstructed(run_dir, tmp_p
         assert Image.open(path).size == (8 * 30 + 2, 6 * 30 + 2)  # 2 groups of 3 rows
 
 
+@pytest.mark.slow  # about 45 s: three two-process runs
 def test_ddp_cpu_trains_both_ranks_resumes_exactly_and_the_checkpoint_evaluates(tmp_path):
     def train_ddp(run_dir: Path, *extra: str) -> None:
         args = [

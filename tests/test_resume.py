@@ -150,7 +150,8 @@ def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_
     assert found == expected
 
 
-@pytest.mark.parametrize("model", ["mlp", "dcgan"])  # dcgan: BatchNorm in G
+# dcgan: BatchNorm in G (about 40 s: in the slow suite)
+@pytest.mark.parametrize("model", ["mlp", pytest.param("dcgan", marks=pytest.mark.slow)])
 def test_ema_weights_fill_checkpoints_and_the_final_model_and_resume_exactly(make_cfg, tmp_path, model):
     from ganlab.models.gan import GAN
 
