@@ -64,6 +64,14 @@ def test_logs_every_n_generator_updates_and_the_losses_match_a_denser_run(make_c
     assert {step: dense[step] for step in rows} == rows  # the sparse log holds those steps' own values
 
 
+@pytest.mark.parametrize(("loss", "penalized"), [([], False), (["loss.r1_gamma=1"], True), (["loss=wgan_gp"], True)])
+def test_the_penalty_is_logged_by_objectives_that_have_one(make_cfg, loss, penalized):
+    result = train(make_cfg(["model=mlp", "trainer.max_steps=2", "trainer.log_every_n_steps=1", *loss]))
+    logged = result["trainer"].logged_metrics
+    assert "loss/d" in logged
+    assert ("loss/d_penalty" in logged) == penalized  # the default hinge has none: no flat zero curve
+
+
 def test_tensorboard_log_read_back_has_scalars_and_sample_grid(make_cfg, tmp_path):
     cfg = make_cfg(["model=mlp", "trainer.max_steps=5"])
     train(cfg)
