@@ -147,7 +147,9 @@ def test_evaluate_scores_captions_from_the_checkpoint_alone(run_dir, tmp_path, c
     assert written["held_out"]["pairs"] == ["thick 1", "left 7"] and written["held_out"]["images"] == 100
     assert written["retrieval"]["candidates"] == 32 and written["retrieval"]["images"] == 64
     out = capsys.readouterr().out
+    assert all(0 <= written[key] for key in ("precision", "recall", "density", "coverage", "recall_stage_1_upsampled"))
     assert "caption class accuracy" in out and "stage I upsampled" in out and "retrieval" in out
+    assert "precision / recall" in out and "density / coverage" in out
 
 
 def test_sample_draws_a_caption_and_rejects_unknown_words_naming_the_vocabulary(run_dir, tmp_path):

@@ -25,6 +25,8 @@ from ganlab.evaluation.samples import Samples
 from ganlab.metrics.caption_scores import CHANCE, attribute_agreement, retrieval_ranks, retrieval_summary
 from ganlab.metrics.scores import GANScores, real_batches
 
+MANIFOLD_KEYS = ("precision", "recall", "density", "coverage")  # GANScores' k-NN manifold scores
+
 RETRIEVAL_CANDIDATES = 32  # captions each image ranks
 RETRIEVAL_GROUPS = 20  # groups of that many images and captions (fewer when num_samples is smaller)
 
@@ -133,6 +135,8 @@ class Captions(Samples):
             "fid_stage_1_upsampled": fid["stage_1"]["fid"],
             "kid_mean": fid["stage_2"]["kid_mean"],
             "kid_mean_stage_1_upsampled": fid["stage_1"]["kid_mean"],
+            **{key: fid["stage_2"][key] for key in MANIFOLD_KEYS},  # variety beside the accuracy: recall above all
+            **{f"{key}_stage_1_upsampled": fid["stage_1"][key] for key in MANIFOLD_KEYS},
             "captions": seen.results(),
             "chance": {f"{name}_agreement": value for name, value in CHANCE.items()} | {"class_accuracy": 0.1},
             "held_out": {"pairs": list(datamodule.held_out), **held_out.results()} if grammar.held_out else None,
@@ -162,6 +166,16 @@ class Captions(Samples):
             (
                 "KID",
                 f"stage II {results['kid_mean']:.5f}, stage I upsampled {results['kid_mean_stage_1_upsampled']:.5f}",
+            ),
+            (
+                "precision / recall",
+                f"stage II {results['precision']:.3f} / {results['recall']:.3f}, stage I upsampled "
+                f"{results['precision_stage_1_upsampled']:.3f} / {results['recall_stage_1_upsampled']:.3f}",
+            ),
+            (
+                "density / coverage",
+                f"stage II {results['density']:.3f} / {results['coverage']:.3f}, stage I upsampled "
+                f"{results['density_stage_1_upsampled']:.3f} / {results['coverage_stage_1_upsampled']:.3f}",
             ),
             (
                 "retrieval",
