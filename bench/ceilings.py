@@ -22,10 +22,8 @@ from omegaconf import OmegaConf
 
 from ganlab.evaluate import datamodule_for, load_generator
 from ganlab.metrics.classifier import real_splits, to_model_input
-from ganlab.metrics.scores import GANScores
+from ganlab.metrics.diversity_check import score_image_sets
 from ganlab.run.console import quiet_library_messages
-
-KEYS = ("fid", "precision", "recall", "density", "coverage", "coverage_kl")
 
 
 @torch.no_grad()
@@ -33,9 +31,6 @@ def began_rows(ckpt_path: str, num: int, seed: int) -> dict[str, dict[str, float
     gan, record = load_generator(ckpt_path, torch.device("cpu"))
     datamodule = datamodule_for(OmegaConf.create({"ckpt_path": ckpt_path}), record["data"])  # the run's data
     splits = real_splits(datamodule)
-    scores = GANScores.for_data(datamodule, train_if_missing=False)
-    for batch in to_model_input(splits["test_images"]).split(1000):
-        scores.update_real(batch)
     torch.manual_seed(seed)
     held_out = torch.randperm(len(splits["train_images"]))[:num]
     real = to_model_input(splits["train_images"][held_out])
@@ -46,28 +41,19 @@ def began_rows(ckpt_path: str, num: int, seed: int) -> dict[str, dict[str, float
         ),
         "those real training images": real,
     }
-    rows = {}
-    for name, batch in images.items():
-        scores.reset_fake()
-        for part in batch.split(1000):
-            scores.update_fake(part)
-        rows[name] = {key: float(value) for key, value in scores.compute().items() if key in KEYS}
+    rows, _ = score_image_sets(datamodule, splits, images, train_if_missing=False)
     return rows
 
 
 def wgan_rows(ckpt_path: str) -> dict[str, dict[str, float]]:
     gan, _ = load_generator(ckpt_path, torch.device("cpu"))
     bound = gan.loss.clip_value
-    rows = {}
-    for name, weight in gan.discriminator.named_parameters():
-        at_bound = (weight.abs() >= 0.99 * bound).float().mean().item()
-        rows[name] = {"weights": weight.numel(), "at the bound": at_bound}
-    total = sum(r["weights"] for r in rows.values())
-    rows["all"] = {
-        "weights": total,
-        "at the bound": sum(r["weights"] * r["at the bound"] for r in rows.values()) / total,
+    counts = {
+        name: (weight.numel(), int((weight.abs() >= 0.99 * bound).sum()))
+        for name, weight in gan.discriminator.named_parameters()
     }
-    return rows
+    counts["all"] = (sum(n for n, _ in counts.values()), sum(at for _, at in counts.values()))
+    return {name: {"weights": n, "at the bound": at / n} for name, (n, at) in counts.items()}
 
 
 def main() -> None:

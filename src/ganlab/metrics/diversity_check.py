@@ -56,23 +56,35 @@ def real_generators(splits: dict[str, Tensor], num: int, seed: int = 0) -> dict[
 
 
 @torch.no_grad()
+def score_image_sets(
+    datamodule: Any,
+    splits: dict[str, Tensor],
+    image_sets: dict[str, Tensor],
+    num_real: int | None = None,
+    **metrics: Any,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Each set of images (N, C, H, W) in [-1, 1] scored as ``evaluate.py`` scores samples, against the first
+    ``num_real`` test images of ``splits`` (all when None): ({name: scores}, the feature extractor's record)."""
+    scores = GANScores.for_data(datamodule, **metrics)
+    for batch in to_model_input(splits["test_images"][:num_real]).split(1000):
+        scores.update_real(batch)
+    results = {}
+    for name, images in image_sets.items():
+        scores.reset_fake()
+        for batch in images.split(1000):
+            scores.update_fake(batch)
+        results[name] = {key: value for key, value in scores.compute().items() if key in KEYS}
+    return results, scores.extractor
+
+
 def check(
     datamodule: Any, num_samples: int = 1000, num_real: int | None = None, seed: int = 0, **metrics: Any
 ) -> dict[str, dict[str, Any]]:
     """Scores of (a), (b), (c) against the first ``num_real`` test images (all when None)."""
     splits = real_splits(datamodule)
-    scores = GANScores.for_data(datamodule, **metrics)
-    real = to_model_input(splits["test_images"][:num_real])  # (N, 1, H, W)
-    for batch in real.split(1000):
-        scores.update_real(batch)
-    results = {}
-    for name, images in real_generators(splits, num_samples, seed).items():
-        scores.reset_fake()
-        for batch in images.split(1000):
-            scores.update_fake(batch)
-        results[name] = {key: value for key, value in scores.compute().items() if key in KEYS}
-    results["feature space"] = scores.extractor["fid_kid_features"]
-    return results
+    generators = real_generators(splits, num_samples, seed)
+    results, extractor = score_image_sets(datamodule, splits, generators, num_real, **metrics)
+    return results | {"feature space": extractor["fid_kid_features"]}
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
