@@ -56,6 +56,8 @@ def test_trains_with_every_loss_it_accepts_and_refuses_the_others_in_one_line(ma
     assert trainer.global_step == 2
     for name in ["loss/d", "loss/g", "D(x)", "D(G(z))"]:
         assert torch.isfinite(torch.tensor(result["metrics"][name])), name
+    # the D penalty is logged by the objectives that have one (WGAN-GP, R3GAN's R1 + R2), by no other: no zero curve
+    assert ("loss/d_penalty" in trainer.logged_metrics) == gan.loss.penalizes_gradients
     moved = networks_moved(trainer, gan)
     assert moved and all(moved.values()), f"an update left a network unchanged: {moved}"
     assert all(torch.isfinite(p).all() for p in gan.parameters())

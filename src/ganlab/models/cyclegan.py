@@ -133,7 +133,7 @@ class CycleGAN(GAN):
         with torch.no_grad():
             fake_b, fake_a = self.generator_ab(real_a), self.generator_ba(real_b)
         fake_a, fake_b = self.pools["a"].query(fake_a), self.pools["b"].query(fake_b)
-        terms, real_scores, fake_scores = {}, [], []
+        terms, penalties, real_scores, fake_scores = {}, [], [], []
         total = real_a.new_zeros(())
         for domain, discriminator, real, fake in (
             ("a", self.discriminator_a, real_a, fake_a),
@@ -141,13 +141,15 @@ class CycleGAN(GAN):
         ):
             real_logits, fake_logits = discriminator(real), discriminator(fake)  # (n * patches,)
             d_loss = self.loss.d_loss(real_logits, fake_logits)
-            penalty = self.loss.d_penalty(discriminator, real, fake)
-            total = total + 0.5 * (d_loss + penalty)
-            terms |= {f"loss/d_{domain}": d_loss, f"loss/d_{domain}_penalty": penalty}
+            penalty = self.penalty_terms(discriminator, real, fake)
+            total = total + 0.5 * sum(penalty.values(), d_loss)
+            terms[f"loss/d_{domain}"] = d_loss
+            penalties.extend(penalty.values())
             real_scores.append(real_logits)
             fake_scores.append(fake_logits)
         terms["loss/d"] = 0.5 * (terms["loss/d_a"] + terms["loss/d_b"])
-        terms["loss/d_penalty"] = 0.5 * (terms.pop("loss/d_a_penalty") + terms.pop("loss/d_b_penalty"))
+        if penalties:  # both domains' D penalties, when the objective has one
+            terms["loss/d_penalty"] = 0.5 * (penalties[0] + penalties[1])
         return total, torch.cat(real_scores), torch.cat(fake_scores), terms
 
     def generator_loss(self, batch: UnpairedBatch) -> tuple[Tensor, dict[str, Tensor]]:

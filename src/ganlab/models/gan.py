@@ -413,12 +413,20 @@ class GAN(L.LightningModule):
             fake = self(*self.generator_inputs(len(real), labels))  # fakes of the real chunk's classes
         (real_scores, real_aux), (fake_scores, fake_aux) = self.discriminate_real_and_fake(real, fake, labels)
         terms = {"loss/d": self.loss.d_loss(real_scores, fake_scores)}
-        if self.loss.penalizes_gradients:  # an objective without a penalty logs no flat zero (and adds none)
-            terms["loss/d_penalty"] = self.loss.d_penalty(lambda x: self.discriminate(x, labels)[0], real, fake)
+        terms |= self.penalty_terms(lambda x: self.discriminate(x, labels)[0], real, fake)
         terms |= self.discriminator_terms(real_aux, fake_aux, labels)
         values = list(terms.values())
         total = sum(values[1:], values[0])  # sum(values) alone would add a 0 first: one op more
         return total, real_scores, fake_scores, terms
+
+    def penalty_terms(
+        self, discriminate: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, name: str = "loss/d_penalty"
+    ) -> dict[str, Tensor]:
+        """``{name: D's penalty}`` for an objective that has one (R1/R2, WGAN-GP), else ``{}``: an objective without
+        one neither adds a zero to D's loss nor logs a flat curve. Every family's D loss takes its penalty here."""
+        if not self.loss.penalizes_gradients:
+            return {}
+        return {name: self.loss.d_penalty(discriminate, real, fake)}
 
     def discriminate_real_and_fake(
         self, real: Tensor, fake: Tensor, labels: Tensor

@@ -150,8 +150,7 @@ class InfoGAN(GAN):
             real_scores, _ = self.discriminator(real)
             fake_scores, fake_features = self.discriminator(fake)
         d_loss = self.loss.d_loss(real_scores, fake_scores)
-        penalty = self.loss.d_penalty(lambda images: self.discriminator(images)[0], real, fake)
-        terms = {"loss/d": d_loss, "loss/d_penalty": penalty}
+        terms = {"loss/d": d_loss} | self.penalty_terms(lambda images: self.discriminator(images)[0], real, fake)
         if self.hparams.q_phase == "discriminator":
             terms |= self.information_terms(fake_features, z, "d")
         return sum(terms.values()), real_scores, fake_scores, terms

@@ -59,14 +59,9 @@ class SemiSupervisedGAN(GAN):
         class_loss = F.cross_entropy(real_classes[labelled], labels[labelled]) if labelled.any() else real.new_zeros(())
         real_scores = real_scores[unlabelled]  # (U,)
         d_loss = self.loss.d_loss(real_scores, fake_scores)
-        penalty = self.loss.d_penalty(lambda images: self.discriminate(images, labels)[0], real[unlabelled], fake)
-        total = class_loss + self.hparams.unlabelled_weight * (d_loss + penalty)
-        return (
-            total,
-            real_scores,
-            fake_scores,
-            {"loss/d": d_loss, "loss/d_penalty": penalty, "loss/d_class": class_loss},
-        )
+        penalty = self.penalty_terms(lambda images: self.discriminate(images, labels)[0], real[unlabelled], fake)
+        total = class_loss + self.hparams.unlabelled_weight * sum(penalty.values(), d_loss)
+        return total, real_scores, fake_scores, {"loss/d": d_loss, **penalty, "loss/d_class": class_loss}
 
     def generator_loss(self, batch: LabelledBatch) -> tuple[Tensor, dict[str, Tensor]]:
         real, labels = batch

@@ -182,12 +182,12 @@ class StackGAN(GAN):
             real_s, fake_s, mismatched_s = scores[:n], scores[n : 2 * n], scores[2 * n :]
             fake_term = self.loss.d_loss(real_s, fake_s)
             mismatch_term = self.loss.d_loss(real_s, mismatched_s)
-            penalty = self.loss.d_penalty(lambda images, d=discriminator: d(images, text)[0], real_images, fake_images)
+            penalty = self.penalty_terms(lambda images, d=discriminator: d(images, text)[0], real_images, fake_images)
             attributes = attribute_loss(logits[:n], captions.measured)  # what the real images show
             d_loss = 0.5 * (fake_term + mismatch_term)
-            total = total + d_loss + penalty + self.hparams.attribute_weight * attributes
+            total = total + sum(penalty.values(), d_loss) + self.hparams.attribute_weight * attributes
             adversarial.append(d_loss)
-            penalties.append(penalty)
+            penalties.extend(penalty.values())
             terms |= {
                 f"loss/d{stage}_fake": fake_term,
                 f"loss/d{stage}_mismatch": mismatch_term,
@@ -199,9 +199,10 @@ class StackGAN(GAN):
         total = total + self.hparams.caption_attribute_weight * caption_attributes
         terms |= {
             "loss/d": adversarial[0] + adversarial[1],
-            "loss/d_penalty": penalties[0] + penalties[1],
             "loss/caption_attributes": caption_attributes,
         }
+        if penalties:  # both stages' D penalties, when the objective has one
+            terms["loss/d_penalty"] = penalties[0] + penalties[1]
         return total, torch.cat(real_scores), torch.cat(fake_scores), terms
 
     def generator_loss(self, batch: CaptionedBatch) -> tuple[Tensor, dict[str, Tensor]]:
