@@ -12,7 +12,7 @@ from ganlab.losses import Hinge, NonSaturatingGAN, WassersteinGP, zero_centred_p
 from ganlab.models.gan import GAN
 from ganlab.networks import conditional_dcgan, dcgan
 from ganlab.networks.augment import AugmentedDiscriminator, cutout, diff_augment, translation
-from ganlab.networks.stabilizers import MinibatchStdDev, couples_examples
+from ganlab.networks.stabilizers import MinibatchStdDev, Pack, couples_examples
 
 SHAPE = (1, 28, 28)
 
@@ -125,6 +125,31 @@ def test_minibatch_std_appends_the_group_spread_and_couples_the_examples_of_a_gr
         dcgan.Discriminator(minibatch_std=1)
     with pytest.raises(ValueError, match="minibatch_std=0"):  # the per-example penalties name the fix
         tiny_gan(minibatch_std=4, loss={"_target_": "ganlab.losses.Hinge", "r1_gamma": 1.0})
+
+
+# ---- packing (PacGAN) ------------------------------------------------------------------------------------
+def test_packing_joins_consecutive_images_along_the_channels_and_d_scores_one_pack_each():
+    x = torch.randn(5, 3, 4, 4)
+    packed = Pack(2)(x)
+    assert packed.shape == (3, 6, 4, 4)
+    assert torch.equal(packed[0], torch.cat([x[0], x[1]])) and torch.equal(packed[1], torch.cat([x[2], x[3]]))
+    assert torch.equal(packed[2], torch.cat([x[4], x[0]]))  # a batch 2 does not divide: the first image fills in
+    assert torch.equal(Pack(4)(x[:1]), x[:1].repeat(1, 4, 1, 1))
+
+    torch.manual_seed(0)
+    discriminator = dcgan.Discriminator(base_channels=4, dropout=0.0, spectral_norm=True, deep=True, packing=2)
+    discriminator.eval()
+    images = torch.randn(8, *SHAPE)
+    moved = images.clone()
+    moved[1] += 1  # in pack 0 (images 0 and 1)
+    scores, scores_moved = discriminator(images), discriminator(moved)
+    assert scores.shape == (4,)
+    assert scores[0] != scores_moved[0] and torch.equal(scores[1:], scores_moved[1:])
+    assert couples_examples(discriminator) and not couples_examples(dcgan.Discriminator(base_channels=4))
+    with pytest.raises(ValueError, match="packing=0: it is a number of images"):
+        dcgan.Discriminator(packing=0)
+    with pytest.raises(ValueError, match="packing=1"):  # the per-example penalties name the fix
+        tiny_gan(packing=2, loss={"_target_": "ganlab.losses.Hinge", "r1_gamma": 1.0})
 
 
 # ---- DiffAugment -----------------------------------------------------------------------------------------

@@ -121,11 +121,24 @@ def test_the_missing_digits_of_each_channel_are_read_from_the_mode_histogram():
     assert missing_digits(torch.full((1000,), 1e-3)) == {}
 
 
-@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        ["model=dcgan"],
+        ["model=mlp"],
+        # PacGAN's packing, with an epoch end: the validation batches go through the packing D too
+        [
+            "model=dcgan",
+            "model.discriminator.packing=2",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+        ],
+    ],
+)
 def test_unconditional_models_train_on_colour_stacks(make_cfg, model):
     cfg = make_cfg(
         [
-            f"model={model}",
+            *model,
             "data=stacked_mnist",
             "trainer.max_steps=2",
             "++callbacks.fid=null",

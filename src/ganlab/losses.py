@@ -108,8 +108,9 @@ class GANLoss:
             )
             raise ValueError(
                 f"{penalty} needs each D(x_i) to depend on x_i alone, but the discriminator has BatchNorm or a "
-                f"minibatch statistic, which mixes the examples of a batch: set model.discriminator.batchnorm=false "
-                f"and minibatch_std=0 (spectral_norm=true is the per-example alternative)"
+                f"minibatch statistic or packs images, which mixes the examples of a batch: set "
+                f"model.discriminator.batchnorm=false, minibatch_std=0 and packing=1 (spectral_norm=true is the "
+                f"per-example alternative)"
             )
 
     def zero_centred_term(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.networks.layers import Dropout, check_divisible_by_4, dcgan_init
-from ganlab.networks.stabilizers import UPSAMPLING, MinibatchStdDev, spectral_normalize
+from ganlab.networks.stabilizers import UPSAMPLING, MinibatchStdDev, Pack, spectral_normalize
 
 
 def _up(in_channels: int, out_channels: int, upsample: str, bias: bool) -> list[nn.Module]:
@@ -141,7 +141,8 @@ class Discriminator(nn.Module):
 
     LeakyReLU(0.2) and dropout, no pooling and by default no BatchNorm: per-example gradient penalties (WGAN-GP,
     R1) need D to treat each example on its own (``batchnorm=true`` is refused with them). ``spectral_norm``
-    divides every conv and linear weight by its largest singular value (Miyato et al. 2018).
+    divides every conv and linear weight by its largest singular value (Miyato et al. 2018). ``packing=m``: D scores
+    m images at once, joined along the channels (PacGAN; ``Pack``), one score per pack.
     """
 
     def __init__(
@@ -153,15 +154,21 @@ class Discriminator(nn.Module):
         batchnorm: bool = False,
         deep: bool = False,
         minibatch_std: int = 0,  # group size of a minibatch standard deviation map before the last layer; 0: none
+        packing: int = 1,  # images D judges at once, joined along the channels (PacGAN); 1: each image alone
     ):
         super().__init__()
-        trunk, feature_dim = discriminator_trunk(base_channels, dropout, image_shape, batchnorm, deep, minibatch_std)
-        self.net = nn.Sequential(
-            *trunk, nn.Linear(feature_dim, 1)
-        )  # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm, one more with minibatch_std)
+        if packing < 1:
+            raise ValueError(f"model.discriminator.packing={packing}: it is a number of images, so at least 1")
+        channels, height, width = image_shape
+        trunk, feature_dim = discriminator_trunk(
+            base_channels, dropout, (packing * channels, height, width), batchnorm, deep, minibatch_std
+        )
+        pack = [Pack(packing)] if packing > 1 else []
+        # one flat Sequential: net.0 ... net.7 (net.8 with BatchNorm, one more each with minibatch_std and packing)
+        self.net = nn.Sequential(*pack, *trunk, nn.Linear(feature_dim, 1))
         self.apply(dcgan_init)
         if spectral_norm:
             spectral_normalize(self)
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.net(images).squeeze(1)  # (B, C, H, W) -> (B,)
+        return self.net(images).squeeze(1)  # (B, C, H, W) -> (B,), or (ceil(B / packing),) packs

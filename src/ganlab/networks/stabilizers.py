@@ -7,6 +7,8 @@
 - ``MinibatchStdDev``: the minibatch standard deviation layer (Karras et al. 2018, ProGAN section 3; StyleGAN2's
   ``mbstd``): D sees how much the features vary within a group of its batch, so a G that draws one mode for many
   latents is told apart from the data (``model.discriminator.minibatch_std``).
+- ``Pack``: PacGAN's packing (Lin et al. 2018): D judges m images at once, joined along the channels, so a G that
+  draws few modes makes packs no real batch makes (``model.discriminator.packing``).
 - ``couples_examples(module)``: whether a network's output for one example depends on the others of its batch
   (BatchNorm, or a layer marked ``batch_dependent = True``): refused with per-example gradient penalties, whose
   gradient of D(x_i) must not depend on x_j, and fed real and fake batches apart.
@@ -85,6 +87,29 @@ class MinibatchStdDev(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}"
+
+
+class Pack(nn.Module):
+    """(B, C, H, W) -> (ceil(B / m), m * C, H, W): each m consecutive images become one input of m * C channels
+    (PacGAN's packing, Lin et al. 2018; their Stacked MNIST rows pack 2 to 4), so D scores packs, not images. A
+    batch that m does not divide (evaluation batches, a D step's chunk) fills its last pack with its first images.
+    """
+
+    batch_dependent = True  # D's score of a pack depends on every image in it
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, channels, height, width = x.shape
+        short = -batch % self.size
+        if short:
+            x = torch.cat([x, x.repeat(-(-short // batch), 1, 1, 1)[:short]])
+        return x.reshape(-1, self.size * channels, height, width)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
 
 
 def couples_examples(module: nn.Module) -> bool:
