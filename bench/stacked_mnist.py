@@ -59,6 +59,7 @@ CONFIGS = {  # name -> train.py overrides after data=stacked_mnist
     # What might close the gap (issue: packing, minibatch statistics, R3GAN's objective), each on the default:
     "default + minibatch std 4": ["model.discriminator.minibatch_std=4"],  # ProGAN's layer, StyleGAN's group of 4
     "default + rpgan (R1, R2 at 0.1, every 4th D step)": ["loss=rpgan", "loss.r1_every=4"],  # R3GAN's loss
+    "default + packing 2": ["model.discriminator.packing=2"],  # PacGAN's PacDCGAN2: D judges pairs of images
 }
 # val/modes and val/fid every 4 epochs of the bundled sample (504 updates), not every 126: at every epoch the
 # validations added about a fifth to a run's time (26 s each beside 126 s of updates, two jobs on 2 cores).
