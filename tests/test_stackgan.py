@@ -186,7 +186,9 @@ def test_generated_images_follow_the_caption_encoding(run_dir):
     a = gan.generate(z=z[:1].expand(2, -1), captions=two)
     torch.manual_seed(1)
     b = gan.generate(z=z[:1].expand(2, -1), captions=two[:1].expand(2, -1))
-    assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])
+    # equal up to float rounding: the GRU packs captions by length, so row 0's sums run in another order when
+    # the other caption's length changes (a difference of about 1e-7 on some CPUs); another caption moves it far more
+    assert torch.allclose(a[0], b[0], atol=1e-5) and (a[1] - b[1]).abs().max() > 1e-3
     assert unpack(two).lengths.min() > 0
 
 
