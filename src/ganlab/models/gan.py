@@ -419,14 +419,12 @@ class GAN(L.LightningModule):
         total = sum(values[1:], values[0])  # sum(values) alone would add a 0 first: one op more
         return total, real_scores, fake_scores, terms
 
-    def penalty_terms(
-        self, discriminate: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, name: str = "loss/d_penalty"
-    ) -> dict[str, Tensor]:
-        """``{name: D's penalty}`` for an objective that has one (R1/R2, WGAN-GP), else ``{}``: an objective without
-        one neither adds a zero to D's loss nor logs a flat curve. Every family's D loss takes its penalty here."""
+    def penalty_terms(self, discriminate: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """``{"loss/d_penalty": D's penalty}`` for an objective that has one (R1/R2, WGAN-GP), else ``{}``: an objective
+        without one neither adds a zero to D's loss nor logs a flat curve. Every family's D loss takes its penalty here."""
         if not self.loss.penalizes_gradients:
             return {}
-        return {name: self.loss.d_penalty(discriminate, real, fake)}
+        return {"loss/d_penalty": self.loss.d_penalty(discriminate, real, fake)}
 
     def discriminate_real_and_fake(
         self, real: Tensor, fake: Tensor, labels: Tensor
