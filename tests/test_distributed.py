@@ -44,7 +44,16 @@ def run(
     return result
 
 
-def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
+@pytest.mark.parametrize(
+    "objective, d_steps",
+    [
+        (["loss=wgan_gp", "loss.discriminator_steps=2"], 2),
+        # ADA: each rank's overfitting signal is averaged over the ranks, so p moves alike everywhere
+        (["loss=hinge", "model.augment=[translation,cutout]", "model.augment_target=0.6", "model.augment_speed=50"], 1),
+    ],
+    ids=["wgan_gp", "hinge_ada"],
+)
+def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path, objective, d_steps):
     """accelerator=ddp_cpu: 2 real ranks on gloo, one all-reduce per network per update (PerNetworkDDPStrategy),
     weights identical at the end, one run dir."""
     # A train.py with one extra callback that saves each rank's weights after training. Lightning re-launches
@@ -61,7 +70,8 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
                 self.initial = {{name: p.detach().clone() for name, p in pl_module.named_parameters()}}
 
             def on_train_end(self, trainer, pl_module):
-                state = {{"parameters": dict(pl_module.named_parameters()), "initial": self.initial, "noise": pl_module.sample_latent(4),
+                state = {{"parameters": dict(pl_module.named_parameters()), "buffers": dict(pl_module.named_buffers()),
+                          "initial": self.initial, "noise": pl_module.sample_latent(4),
                           "world_size": trainer.world_size, "rank": trainer.global_rank,
                           "reduced_bytes": trainer.strategy.reduced_bytes, "updates": trainer.global_step}}
                 torch.save(state, f"{tmp_path}/rank{{trainer.global_rank}}.pt")
@@ -80,8 +90,7 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
         [
             "accelerator=ddp_cpu",
             "model=mlp",
-            "loss=wgan_gp",
-            "loss.discriminator_steps=2",
+            *objective,
             "trainer.max_steps=3",
             "data.batch_size=8",
             f"data.root={BUNDLED_MNIST_SAMPLE}",
@@ -103,15 +112,18 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path):
         ), network
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
-    # Each update all-reduced D's gradients at each of its 2 D steps and G's at G's step, nothing else: one
-    # DistributedDataParallel around the whole module sends G's and D's at every backward, 3 (|D| + |G|) an update.
+    # Each update all-reduced D's gradients at each of its D steps and G's at G's step, nothing else: one
+    # DistributedDataParallel around the whole module sends G's and D's at every backward, (k + 1) (|D| + |G|) an update.
     size = {
         net: sum(p.numel() * p.element_size() for n, p in rank0.items() if n.startswith(net))
         for net in ("generator", "discriminator")
     }
-    per_update = 2 * size["discriminator"] + size["generator"]
+    per_update = d_steps * size["discriminator"] + size["generator"]
     assert state0["updates"] == 3 and state0["reduced_bytes"] == state1["reduced_bytes"] == 3 * per_update
-    assert per_update < 3 * (size["discriminator"] + size["generator"]) * 0.7
+    assert per_update < (d_steps + 1) * (size["discriminator"] + size["generator"]) * 0.7
+    if "model.augment_target=0.6" in objective:  # p moved, and alike on both ranks (before rank 0's broadcast)
+        assert state0["buffers"]["discriminator.p"] > 0
+        assert torch.equal(state0["buffers"]["discriminator.p"], state1["buffers"]["discriminator.p"])
     # Each rank draws its own noise, so the ranks' fakes are distinct images.
     assert not torch.equal(state0["noise"], state1["noise"])
     # Rank 1 joined rank 0's run dir: one dir, with both processes' logs.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -14,10 +16,12 @@ from ganlab.networks import conditional_dcgan, dcgan
 from ganlab.networks.augment import AugmentedDiscriminator, cutout, diff_augment, translation
 from ganlab.networks.stabilizers import MinibatchStdDev, Pack, couples_examples
 
+from families import resume_and_compare
+
 SHAPE = (1, 28, 28)
 
 
-def tiny_gan(augment=None, loss=None, **discriminator):
+def tiny_gan(augment=None, loss=None, augment_options=None, **discriminator):
     return GAN(
         generator={"_target_": "ganlab.networks.dcgan.Generator", "latent_dim": 8, "base_channels": 4},
         discriminator={"_target_": "ganlab.networks.dcgan.Discriminator", "base_channels": 4, **discriminator},
@@ -25,6 +29,7 @@ def tiny_gan(augment=None, loss=None, **discriminator):
         optimizer={"discriminator": {"_target_": "torch.optim.Adam"}, "generator": {"_target_": "torch.optim.Adam"}},
         latent_dim=8,
         augment=augment,
+        **(augment_options or {}),
     )
 
 
@@ -192,6 +197,71 @@ def test_diffaugment_reaches_real_and_fake_batches_in_both_updates_and_not_valid
     seen.clear()
     model.discriminator(real)
     assert torch.equal(seen[0], real)  # validation sees the images as they are
+
+
+def cut_images(images):
+    """Which images carry a cutout square (inputs with no exact zeros of their own)."""
+    return (images == 0).flatten(1).sum(1) >= 7 * 7
+
+
+def test_augment_p_reaches_that_share_of_images_and_p_0_none():
+    torch.manual_seed(0)
+    x = torch.rand(2000, *SHAPE) + 0.5
+    assert not cut_images(diff_augment(x, ["cutout"], torch.tensor(0.0))).any()
+    assert torch.equal(diff_augment(x, ["translation"], torch.tensor(0.0)), x)
+    share = cut_images(diff_augment(x, ["cutout"], torch.tensor(0.3))).float().mean().item()
+    assert share == pytest.approx(0.3, abs=0.04)
+    augmented = tiny_gan(augment=["cutout"], augment_options={"augment_p": 0.3}).discriminator
+    assert augmented.p.item() == pytest.approx(0.3) and not augmented.adaptive
+
+
+def test_ada_moves_p_toward_the_overfitting_target_in_steps_of_the_images_seen_and_keeps_it_in_0_1():
+    """model.augment_target (StyleGAN2-ADA): p starts at 0, rises while E[sign D(x)] on real images is above the
+    target and falls while below, by batch / augment_speed per D update; checkpoints keep p."""
+    options = {"augment_target": 0.6, "augment_speed": 80}
+    gan = tiny_gan(augment=["translation", "cutout"], loss={"_target_": "ganlab.losses.Hinge"}, augment_options=options)
+    augmenter = gan.discriminator
+    assert gan.adaptive_augmenters() == [augmenter] and augmenter.p.item() == 0.0
+    augmenter.adapt(torch.tensor(0.0), images=8)  # below the target at 0: stays at 0
+    assert augmenter.p.item() == 0.0
+    for expected in (0.1, 0.2, 0.3):
+        augmenter.adapt(torch.tensor(0.9), images=8)
+        assert augmenter.p.item() == pytest.approx(expected)
+    augmenter.adapt(torch.tensor(0.5), images=8)
+    assert augmenter.p.item() == pytest.approx(0.2)
+    for _ in range(20):
+        augmenter.adapt(torch.tensor(1.0), images=8)
+    assert augmenter.p.item() == 1.0
+    assert gan.state_dict()["discriminator.p"].item() == 1.0
+    # The signal is read from the D update's real scores around the loss's boundary: LSGAN's halfway target.
+    lsgan = tiny_gan(augment=["cutout"], loss={"_target_": "ganlab.losses.LeastSquaresGAN"}, augment_options=options)
+    assert lsgan.loss.decision_boundary == 0.5
+
+
+def test_ada_is_refused_where_it_has_no_signal_or_nothing_to_adapt():
+    with pytest.raises(ValueError, match="model.augment_p"):  # a critic's scores have no decision boundary
+        tiny_gan(augment=["cutout"], loss={"_target_": "ganlab.losses.WassersteinGP"}, augment_options={"augment_target": 0.6})
+    with pytest.raises(ValueError, match=r"model.augment=\[translation,cutout\]"):
+        tiny_gan(augment_options={"augment_target": 0.6})
+
+
+def test_ada_trains_and_logs_p_and_the_signal_and_resumes_exactly(tmp_path):
+    args = [
+        "model=mlp",
+        "loss=hinge",
+        "model.augment=[translation,cutout]",
+        "model.augment_target=0.6",
+        "model.augment_speed=200",  # fast enough to move within 10 updates of batch 8
+        "trainer.log_every_n_steps=1",
+    ]
+    full, resumed = resume_and_compare(tmp_path, args, resume_step=6)
+    with open(tmp_path / "full" / "csv" / "metrics.csv") as f:
+        logged = [row for row in csv.DictReader(f) if row.get("augment/p")]
+    p, r_t = [float(row["augment/p"]) for row in logged], [float(row["augment/r_t"]) for row in logged]
+    assert len(p) == 10 and max(p) > 0 and all(0 <= value <= 1 for value in p)
+    assert all(-1 <= value <= 1 for value in r_t)
+    for name, tensor in full["model"].state_dict().items():
+        assert torch.equal(tensor, resumed["model"].state_dict()[name]), name
 
 
 def test_augment_policy_is_checked_by_name():

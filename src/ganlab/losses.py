@@ -70,6 +70,10 @@ class GANLoss:
     #: True when G's loss needs D's scores of the real images its fakes are paired with: ``g_loss(fake, real)``.
     relativistic = False
 
+    #: The score where D is undecided between real and fake: sign(D(x) - it) is ADA's overfitting signal
+    #: (``model.augment_target``). None where scores have no fixed boundary (a critic, a relativistic pair).
+    decision_boundary: float | None = 0.0
+
     def __init__(
         self,
         discriminator_steps: Annotated[int, Bound(at_least=1)] = 1,
@@ -191,6 +195,7 @@ class LeastSquaresGAN(GANLoss):
     ):
         super().__init__(**base)
         self.a, self.b, self.c = a, b, c
+        self.decision_boundary = (a + b) / 2  # halfway between the fake and real targets
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return 0.5 * ((real_logits - self.b).pow(2).mean() + (fake_logits - self.a).pow(2).mean())
@@ -204,6 +209,7 @@ class Wasserstein(GANLoss):
     (up to a constant); subclasses say how D is kept Lipschitz."""
 
     probabilistic = False
+    decision_boundary = None  # the critic's scores shift freely: only differences carry meaning
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return fake_logits.mean() - real_logits.mean()  # -(E[D(x)] - E[D(G(z))])
@@ -280,6 +286,7 @@ class RelativisticPairing(GANLoss):
 
     probabilistic = False
     relativistic = True
+    decision_boundary = None  # only D(x) - D(G(z)) carries meaning
 
     def __init__(
         self,
@@ -309,6 +316,7 @@ class BoundaryEquilibrium(GANLoss):
 
     probabilistic = False
     score = "reconstruction_error"
+    decision_boundary = None  # an error to keep in equilibrium, not a verdict
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ from ganlab.config.checks import ConfigError
 from ganlab.data.batches import Batch, LabelledBatch, split_batch
 from ganlab.evaluation.base import Evaluator
 from ganlab.evaluation.samples import Samples
-from ganlab.networks.augment import with_augment
+from ganlab.networks.augment import AugmentedDiscriminator, with_augment
 from ganlab.networks.stabilizers import couples_examples
 from ganlab.run.checkpoints import current_target, legacy_hparams, repair_epoch_progress
 from ganlab.run.cpu_allocator import keep_freed_memory
@@ -97,6 +97,13 @@ class GAN(L.LightningModule):
         prior: str = "normal",  # z ~ N(0, I), or "uniform": z ~ U[-1, 1]
         num_fixed_samples: Annotated[int, Bound(at_least=1)] = 64,  # the fixed noise batch behind the sample grids
         augment: list[str] | None = None,  # DiffAugment on everything D sees in training, e.g. [translation, cutout]
+        augment_p: Annotated[
+            float | None, Bound(at_least=0, at_most=1)
+        ] = None,  # each augmentation's probability per image: 1 (DiffAugment) unless set; ADA's start, 0 unless set
+        augment_target: Annotated[
+            float | None, Bound(above=-1, below=1)
+        ] = None,  # ADA: adapt p so that E[sign D(x)] on real images stays at this (StyleGAN2-ADA: 0.6)
+        augment_speed: Annotated[int, Bound(at_least=1)] = 100_000,  # ADA: images for p to move from 0 to 1
         compile: bool = False,  # torch.compile G's and D's forwards for training (docs/gpu.md)
         compile_mode: str = "default",  # torch.compile's mode: reduce-overhead adds CUDA graphs
         lr_decay_start: Annotated[
@@ -109,11 +116,22 @@ class GAN(L.LightningModule):
             raise ValueError(f"model.prior must be one of {PRIORS}, got {prior!r}")
         if compile_mode not in COMPILE_MODES:
             raise ValueError(f"model.compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
+        if augment_target is not None and not augment:
+            raise ValueError(
+                "model.augment_target adapts the probability of model.augment's augmentations, and none are set: "
+                "add model.augment=[translation,cutout]"
+            )
         if optimizer.get("scale_lr", "none") not in LR_SCALINGS:
             raise ValueError(f"optimizer.scale_lr must be one of {LR_SCALINGS}, got {optimizer.get('scale_lr')!r}")
         self.save_hyperparameters(logger=False)  # train() logs the whole composed config instead
         self.automatic_optimization = False  # D and G take turns: see training_step
         self.loss = instantiate(loss)
+        if augment_target is not None and self.loss.decision_boundary is None:
+            raise ValueError(
+                f"model.augment_target reads D's overfitting as E[sign D(x)], which has no meaning for "
+                f"{type(self.loss).__name__}'s scores (no decision boundary; gan, nsgan, lsgan and hinge have one): "
+                f"fix the probability with model.augment_p instead"
+            )
         self.build_networks(generator, discriminator)
         for network in self.critic_networks():
             # The pairing first: it is the fix that matters when D cannot serve the loss at all.
@@ -141,7 +159,24 @@ class GAN(L.LightningModule):
     def instantiate_discriminator(self, config: dict[str, Any], **kwargs: Any) -> nn.Module:
         """A discriminator from its config, behind DiffAugment when ``model.augment`` is set: a family that builds
         its own discriminators builds each through this."""
-        return with_augment(instantiate(config, **kwargs), self.hparams.get("augment"))
+        hp = self.hparams
+        return with_augment(
+            instantiate(config, **kwargs),
+            hp.get("augment"),
+            probability=hp.get("augment_p"),
+            target=hp.get("augment_target"),
+            speed=hp.get("augment_speed", 100_000),
+        )
+
+    def adaptive_augmenters(self) -> list[AugmentedDiscriminator]:
+        """The discriminators whose augmentation probability adapts (``model.augment_target``)."""
+        if getattr(self, "_adaptive", None) is None:
+            self._adaptive = [
+                net
+                for net in self.discriminator_networks()
+                if isinstance(net, AugmentedDiscriminator) and net.adaptive
+            ]
+        return self._adaptive
 
     def generator_networks(self) -> list[nn.Module]:
         """The networks the generator optimizer trains (and that sampling puts in eval mode)."""
@@ -508,8 +543,23 @@ class GAN(L.LightningModule):
             stats |= {"D(x)": self.loss.d_output(real_scores).mean(), "D(G(z))": self.loss.d_output(fake_scores).mean()}
         if logs:
             stats |= self.loss.metrics(real_scores, fake_scores)
+        if self.adaptive_augmenters():
+            stats |= self._adapt_augmentation(real_scores, len(batch[0]), logs)
         self.after_discriminator_update(real_scores, fake_scores)
         return stats
+
+    def _adapt_augmentation(self, real_scores: Tensor, batch_size: int, logs: bool) -> dict[str, Tensor]:
+        """ADA's controller after a D update: r_t = E[sign(D(x) - boundary)] over this update's real images (D saw
+        them augmented), averaged over the ranks, moves each adaptive augmenter's p. A family with two
+        discriminators (CycleGAN, StackGAN) gives one signal from both Ds' real scores."""
+        overfitting = torch.sign(real_scores - self.loss.decision_boundary).mean()
+        if self.trainer.world_size > 1:
+            overfitting = self.trainer.strategy.reduce(overfitting, reduce_op="mean")
+        for augmenter in self.adaptive_augmenters():
+            augmenter.adapt(overfitting, batch_size * self.trainer.world_size)
+        if not logs:
+            return {}
+        return {"augment/r_t": overfitting, "augment/p": self.adaptive_augmenters()[0].p.detach().clone()}
 
     def _generator_step(self, optimizers: dict[str, LightningOptimizer], batch: Batch) -> dict[str, Tensor]:
         phase = [optimizers[name] for name in self.phases["generator"]]
