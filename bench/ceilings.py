@@ -1,6 +1,8 @@
-"""What holds back the two families that stay behind the default (docs/variants.md), read from their checkpoints.
+"""What holds a GAN back, read from its checkpoints: the two families that stay behind the default
+(docs/variants.md), and D's memorization of the training images over a long run (docs/results.md).
 
     python bench/ceilings.py --began <run>/checkpoints/last.ckpt --wgan <run>/checkpoints/last.ckpt
+    python bench/ceilings.py --overfit <run>/checkpoints/step_0001000.ckpt <run>/checkpoints/step_0005000.ckpt ...
 
 - BEGAN: D is an autoencoder and G is trained to make images that D reconstructs as well as real ones, so G can
   be no sharper than what D reconstructs. Scored as ``evaluate.py`` scores (against the test split, in the
@@ -10,6 +12,11 @@
 - WGAN (weight clipping): the share of each critic layer's weights at the clip bound (within 1% of ``c``).
   Gulrajani et al. (2017, figure 1b) found clipping pushes most weights to the two bounds, where the critic
   uses little of its capacity: a critic that is mostly at the bounds is the limit, not G or the budget.
+- Overfitting (any family with a decision boundary: gan, nsgan, lsgan, hinge): D's verdict on training images it
+  has learned from against held-out real images (the validation split) and G's samples, per checkpoint. r = E[sign(D(x)
+  - boundary)] on the training images is StyleGAN2-ADA's overfitting signal r_t; a gap that grows between the
+  training and the held-out images is D memorizing the training set (Karras et al. 2020, figure 1), which
+  ``model.augment_target`` counters. D in eval mode: no augmentation, the images as they are.
 """
 
 from __future__ import annotations
@@ -56,16 +63,48 @@ def wgan_rows(ckpt_path: str) -> dict[str, dict[str, float]]:
     return {name: {"weights": n, "at the bound": at / n} for name, (n, at) in counts.items()}
 
 
+@torch.no_grad()
+def overfit_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[str, float]]:
+    rows, datamodule = {}, None
+    for path in ckpt_paths:
+        gan, record = load_generator(path, torch.device("cpu"))
+        if gan.loss.decision_boundary is None:
+            raise SystemExit(f"{path}: {type(gan.loss).__name__}'s scores have no decision boundary to read r from")
+        if datamodule is None:  # every checkpoint of one run: one data
+            datamodule = datamodule_for(OmegaConf.create({"ckpt_path": path}), record["data"])
+            datamodule.setup()
+        torch.manual_seed(seed)
+        sets = {
+            "train": datamodule.train_set[torch.randperm(len(datamodule.train_set))[:num]],
+            "held out": datamodule.val_set[torch.randperm(len(datamodule.val_set))[:num]],
+        }
+        row = {"step": record["global_step"]}
+        for name, (images, labels) in sets.items():
+            images = images.unsqueeze(1) if images.dim() == 3 else images
+            scores = torch.cat(
+                [gan.discriminate(b.float().div(127.5).sub(1), c)[0] for b, c in zip(images.split(500), labels.split(500))]
+            )
+            row[f"D {name}"], row[f"r {name}"] = scores.mean().item(), (scores - gan.loss.decision_boundary).sign().mean().item()
+        fakes = torch.cat([gan.generate(num=len(b)) for b in torch.arange(num).split(500)])
+        fake_labels = torch.zeros(len(fakes), dtype=torch.long)
+        row["D fake"] = gan.discriminate(fakes, fake_labels)[0].mean().item()
+        p = getattr(gan.discriminator, "p", None)
+        row["augment p"] = float("nan") if p is None else p.item()
+        rows[path] = row
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--began", help="a BEGAN checkpoint (experiment=began)")
     parser.add_argument("--wgan", help="a WGAN checkpoint (experiment=wgan)")
+    parser.add_argument("--overfit", nargs="+", help="checkpoints of one run, e.g. every step_*.ckpt")
     parser.add_argument("--num-samples", type=int, default=2000, help="images per row (bench/quality.py's 2,000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not (args.began or args.wgan):
-        parser.error("pass --began and/or --wgan with a checkpoint path")
-    for path in filter(None, (args.began, args.wgan)):
+    if not (args.began or args.wgan or args.overfit):
+        parser.error("pass --began, --wgan or --overfit with checkpoint paths")
+    for path in [*filter(None, (args.began, args.wgan)), *(args.overfit or [])]:
         if not Path(path).is_file():
             parser.error(f"{path} is not a file: pass a checkpoint, e.g. outputs/runs/<run>/checkpoints/last.ckpt")
     quiet_library_messages()
@@ -85,6 +124,14 @@ def main() -> None:
         print("| critic parameter | weights | at the bound |\n|---|---|---|")
         for name, r in wgan_rows(args.wgan).items():
             print(f"| {name} | {r['weights']:,} | {r['at the bound']:.1%} |")
+    if args.overfit:
+        print(f"\nD's verdicts, {args.num_samples} images per set (training: what D learned from; held out: the validation split)\n")
+        print("| step | r train | r held out | D train | D held out | D fake | augment p |\n|---|---|---|---|---|---|---|")
+        for r in overfit_rows(args.overfit, args.num_samples, args.seed).values():
+            print(
+                f"| {r['step']:,} | {r['r train']:+.3f} | {r['r held out']:+.3f} | {r['D train']:+.3f} "
+                f"| {r['D held out']:+.3f} | {r['D fake']:+.3f} | {r['augment p']:.3f} |"
+            )
 
 
 if __name__ == "__main__":
