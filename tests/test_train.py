@@ -146,6 +146,14 @@ def test_fashion_mnist_trains(make_cfg):
     assert result["datamodule"].name == "Fashion-MNIST" and result["trainer"].global_step == 2
 
 
+def test_fid_off_switches_the_best_fid_checkpoint_off_with_it(make_cfg, tmp_path):
+    """callbacks.fid=null alone: the checkpoint that selects by val/fid goes too, instead of failing on its
+    interpolation of the FID callback's interval."""
+    train(make_cfg(["model=mlp", "callbacks.fid=null", "trainer.max_steps=2", "logger=csv"]))
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "checkpoints" / "best_fid.ckpt").exists()
+
+
 @pytest.mark.slow  # compiling G and D on the CPU takes about a minute
 def test_compiled_networks_train_and_their_checkpoint_loads_into_eager_ones(make_cfg, tmp_path):
     cfg = make_cfg(

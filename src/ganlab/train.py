@@ -92,6 +92,11 @@ def _run_seed(seed: int | None, environ: dict[str, str] | None = None) -> int:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train as ``cfg`` says. Returns the final logged metrics with the trainer, model and datamodule."""
+    callbacks_cfg = cfg.get("callbacks") or {}
+    if callbacks_cfg.get("fid") is None and callbacks_cfg.get("best_fid_checkpoint") is not None:
+        with open_dict(cfg):  # it keeps the checkpoint of lowest val/fid, which callbacks.fid=null no longer logs
+            cfg.callbacks.best_fid_checkpoint = None
+        log.info("callbacks.fid=null: best_fid_checkpoint is off too (it selects by val/fid)")
     with open_dict(cfg):  # written back so that the data split and order (data.seed: ${seed}) use it too
         cfg.seed = L.seed_everything(_run_seed(cfg.get("seed")), workers=True)
     check_config(cfg)  # out-of-range values and an unwritable output dir fail before anything is built
