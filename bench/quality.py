@@ -9,7 +9,8 @@ Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s
 same ``train(cfg)`` and ``evaluate(cfg)`` (the printed commands reproduce a row). Scores are against the test
 split, in the feature space of the dataset's domain classifier; runs land in ``outputs/bench/quality/``.
 The reference row is PyTorch-GAN's DCGAN loop (``bench/reference_dcgan.py``) on the same training split, scored
-the same way. With several ``--seeds`` the tables show the mean and the spread (min to max) per config.
+the same way. ``--configs "real data (training split)" "real data (validation split)"`` score real images the same
+way: the floor every row is read against (``bench/quality.py --data mnist --configs "real data (training split)"``). With several ``--seeds`` the tables show the mean and the spread (min to max) per config.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ CONFIGS = {  # name -> train.py overrides
     reference_dcgan.NAME: None,  # bench/reference_dcgan.py, not train.py
 }
 DEFAULT_CONFIGS = list(CONFIGS)
+CONFIGS |= dict.fromkeys(reference_dcgan.REAL_DATA)  # the real-data floors: asked for by name, no training
 
 
 def compose_app(name: str, overrides: list[str], output_dir: Path):
@@ -82,6 +84,8 @@ def run_row(
     name: str, overrides: list[str] | None, data: str, seed: int, args: argparse.Namespace, out_root: Path
 ) -> dict:
     run_dir = out_root / data / f"{slug(name)}_n{args.steps}_s{seed}"
+    if name in reference_dcgan.REAL_DATA:
+        return reference_dcgan.real_data_row(name, data, seed, args.num_samples)
     if overrides is None:  # the reference loop: its own script, the same data and scores
         return reference_dcgan.run(data, args.steps, seed, args.num_samples, save_dir=run_dir)
     if args.score_existing:
@@ -152,7 +156,8 @@ def print_tables(rows: list[dict]) -> None:
             groups.setdefault(row["config"], []).append(row)
         first = subset[0]
         print(
-            f"\n{data}: {steps} generator updates, {first['num_samples']} samples vs {first['reference']}, features {first['extractor']}\n"
+            f"\n{data}: {f'{steps} generator updates' if steps else 'real data, no training'}, {'/'.join(sorted({str(row['num_samples']) for row in subset}, key=int))} samples vs "
+            f"{first['reference']}, features {first['extractor']}\n"
         )
         print(
             "| config | seeds | FID | KID x 1000 | precision / recall | density / coverage | classifier score "
