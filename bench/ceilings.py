@@ -3,6 +3,7 @@
 
     python bench/ceilings.py --began <run>/checkpoints/last.ckpt --wgan <run>/checkpoints/last.ckpt
     python bench/ceilings.py --overfit <run>/checkpoints/step_0001000.ckpt <run>/checkpoints/step_0005000.ckpt ...
+    python bench/ceilings.py --uci-judge
 
 - BEGAN: D is an autoencoder and G is trained to make images that D reconstructs as well as real ones, so G can
   be no sharper than what D reconstructs. Scored as ``evaluate.py`` scores (against the test split, in the
@@ -17,6 +18,10 @@
   - boundary)] on the training images is StyleGAN2-ADA's overfitting signal r_t; a gap that grows between the
   training and the held-out images is D memorizing the training set (Karras et al. 2020, figure 1), which
   ``model.augment_target`` counters. D in eval mode: no augmentation, the images as they are.
+- CycleGAN's MNIST -> UCI label preservation is read by the committed UCI classifier. How well can that judge read
+  MNIST writers' digits at all, once they are in UCI's format? Each MNIST test digit is put through UCI's own
+  pipeline (its bounding box squared, 8x8 counts 0..16 of the box's blocks, then ``bundle_uci_digits``' framing):
+  the best a translator that keeps the digit and takes on UCI's format exactly can score.
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ import argparse
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
 
+from ganlab.data.bundle_uci_digits import to_mnist_frame
+from ganlab.data.mnist import MNISTDataModule
+from ganlab.data.uci_digits import UCIDigitsDataModule
 from ganlab.evaluate import datamodule_for, load_generator
-from ganlab.metrics.classifier import real_splits, to_model_input
+from ganlab.metrics.classifier import extractor_for, real_splits, to_model_input
 from ganlab.metrics.diversity_check import score_image_sets
 from ganlab.run.console import quiet_library_messages
 
@@ -82,9 +91,15 @@ def overfit_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[s
         for name, (images, labels) in sets.items():
             images = images.unsqueeze(1) if images.dim() == 3 else images
             scores = torch.cat(
-                [gan.discriminate(b.float().div(127.5).sub(1), c)[0] for b, c in zip(images.split(500), labels.split(500))]
+                [
+                    gan.discriminate(b.float().div(127.5).sub(1), c)[0]
+                    for b, c in zip(images.split(500), labels.split(500))
+                ]
             )
-            row[f"D {name}"], row[f"r {name}"] = scores.mean().item(), (scores - gan.loss.decision_boundary).sign().mean().item()
+            row[f"D {name}"], row[f"r {name}"] = (
+                scores.mean().item(),
+                (scores - gan.loss.decision_boundary).sign().mean().item(),
+            )
         fakes = torch.cat([gan.generate(num=len(b)) for b in torch.arange(num).split(500)])
         fake_labels = torch.zeros(len(fakes), dtype=torch.long)
         row["D fake"] = gan.discriminate(fakes, fake_labels)[0].mean().item()
@@ -94,16 +109,55 @@ def overfit_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[s
     return rows
 
 
+def mnist_through_uci_pipeline(images: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) uint8 MNIST digits -> (N, 28, 28) uint8 in UCI's format: each digit's bounding box squared and
+    pooled to 8x8 counts 0..16 (UCI counts on-pixels of 4x4 blocks of a 32x32 bitmap the digit fills), then framed
+    as the bundled UCI digits are (bilinear to a 20x20 box, 4-pixel border)."""
+    counts = []
+    for image in images.float() / 255:
+        rows, cols = (image > 0.1).nonzero().unbind(1)
+        box = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        side = max(box.shape)
+        square = torch.zeros(side, side)
+        top, left = (side - box.shape[0]) // 2, (side - box.shape[1]) // 2
+        square[top : top + box.shape[0], left : left + box.shape[1]] = box
+        counts.append((F.adaptive_avg_pool2d(square[None, None], 8)[0, 0] * 16).round())
+    return torch.from_numpy(to_mnist_frame(torch.stack(counts).to(torch.uint8).numpy()))
+
+
+@torch.no_grad()
+def uci_judge_rows() -> dict[str, dict[str, float]]:
+    uci, mnist = UCIDigitsDataModule(), MNISTDataModule(download=False)
+    classifier, _ = extractor_for(uci, train_if_missing=False)
+    classifier.eval()
+    uci_test, mnist_test = real_splits(uci), real_splits(mnist)
+    sets = {
+        "UCI test digits": (uci_test["test_images"], uci_test["test_labels"]),
+        "MNIST test digits as they are": (mnist_test["test_images"], mnist_test["test_labels"]),
+        "MNIST test digits through UCI's pipeline": (
+            mnist_through_uci_pipeline(mnist_test["test_images"]),
+            mnist_test["test_labels"],
+        ),
+    }
+    rows = {}
+    for name, (images, labels) in sets.items():
+        predicted = classifier(to_model_input(images)).argmax(1)
+        per_class = [(predicted[labels == c] == c).float().mean().item() for c in range(10)]
+        rows[name] = {"accuracy": (predicted == labels).float().mean().item(), "per class": per_class}
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--began", help="a BEGAN checkpoint (experiment=began)")
     parser.add_argument("--wgan", help="a WGAN checkpoint (experiment=wgan)")
     parser.add_argument("--overfit", nargs="+", help="checkpoints of one run, e.g. every step_*.ckpt")
+    parser.add_argument("--uci-judge", action="store_true", help="how well the UCI classifier reads MNIST digits")
     parser.add_argument("--num-samples", type=int, default=2000, help="images per row (bench/quality.py's 2,000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not (args.began or args.wgan or args.overfit):
-        parser.error("pass --began, --wgan or --overfit with checkpoint paths")
+    if not (args.began or args.wgan or args.overfit or args.uci_judge):
+        parser.error("pass --began, --wgan or --overfit with checkpoint paths, or --uci-judge")
     for path in [*filter(None, (args.began, args.wgan)), *(args.overfit or [])]:
         if not Path(path).is_file():
             parser.error(f"{path} is not a file: pass a checkpoint, e.g. outputs/runs/<run>/checkpoints/last.ckpt")
@@ -124,9 +178,18 @@ def main() -> None:
         print("| critic parameter | weights | at the bound |\n|---|---|---|")
         for name, r in wgan_rows(args.wgan).items():
             print(f"| {name} | {r['weights']:,} | {r['at the bound']:.1%} |")
+    if args.uci_judge:
+        print("\nThe committed UCI classifier (CycleGAN's MNIST -> UCI judge)\n")
+        print("| images | accuracy | per class 0-9 |\n|---|---|---|")
+        for name, r in uci_judge_rows().items():
+            print(f"| {name} | {r['accuracy']:.1%} | {' '.join(f'{v:.2f}' for v in r['per class'])} |")
     if args.overfit:
-        print(f"\nD's verdicts, {args.num_samples} images per set (training: what D learned from; held out: the validation split)\n")
-        print("| step | r train | r held out | D train | D held out | D fake | augment p |\n|---|---|---|---|---|---|---|")
+        print(
+            f"\nD's verdicts, {args.num_samples} images per set (training: what D learned from; held out: the validation split)\n"
+        )
+        print(
+            "| step | r train | r held out | D train | D held out | D fake | augment p |\n|---|---|---|---|---|---|---|"
+        )
         for r in overfit_rows(args.overfit, args.num_samples, args.seed).values():
             print(
                 f"| {r['step']:,} | {r['r train']:+.3f} | {r['r held out']:+.3f} | {r['D train']:+.3f} "

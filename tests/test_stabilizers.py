@@ -240,7 +240,11 @@ def test_ada_moves_p_toward_the_overfitting_target_in_steps_of_the_images_seen_a
 
 def test_ada_is_refused_where_it_has_no_signal_or_nothing_to_adapt():
     with pytest.raises(ValueError, match="model.augment_p"):  # a critic's scores have no decision boundary
-        tiny_gan(augment=["cutout"], loss={"_target_": "ganlab.losses.WassersteinGP"}, augment_options={"augment_target": 0.6})
+        tiny_gan(
+            augment=["cutout"],
+            loss={"_target_": "ganlab.losses.WassersteinGP"},
+            augment_options={"augment_target": 0.6},
+        )
     with pytest.raises(ValueError, match=r"model.augment=\[translation,cutout\]"):
         tiny_gan(augment_options={"augment_target": 0.6})
 

@@ -172,9 +172,7 @@ class GAN(L.LightningModule):
         """The discriminators whose augmentation probability adapts (``model.augment_target``)."""
         if getattr(self, "_adaptive", None) is None:
             self._adaptive = [
-                net
-                for net in self.discriminator_networks()
-                if isinstance(net, AugmentedDiscriminator) and net.adaptive
+                net for net in self.discriminator_networks() if isinstance(net, AugmentedDiscriminator) and net.adaptive
             ]
         return self._adaptive
 
