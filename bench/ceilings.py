@@ -4,6 +4,7 @@
     python bench/ceilings.py --began <run>/checkpoints/last.ckpt --wgan <run>/checkpoints/last.ckpt
     python bench/ceilings.py --overfit <run>/checkpoints/step_0001000.ckpt <run>/checkpoints/step_0005000.ckpt ...
     python bench/ceilings.py --uci-judge
+    python bench/ceilings.py --stackgan-condition <run>/checkpoints/last.ckpt ...
 
 - BEGAN: D is an autoencoder and G is trained to make images that D reconstructs as well as real ones, so G can
   be no sharper than what D reconstructs. Scored as ``evaluate.py`` scores (against the test split, in the
@@ -22,6 +23,9 @@
   MNIST writers' digits at all, once they are in UCI's format? Each MNIST test digit is put through UCI's own
   pipeline (its bounding box squared, 8x8 counts 0..16 of the box's blocks, then ``bundle_uci_digits``' framing):
   the best a translator that keeps the digit and takes on UCI's format exactly can score.
+- StackGAN draws each stage's text condition from N(mu, sigma^2) (conditioning augmentation), also at sampling.
+  Caption class accuracy with the condition drawn, as ``evaluate.py`` scores it, against the condition held at
+  mu: the share of the errors that the conditioning noise makes (the KL weight, ``model.kl_weight``, sets sigma).
 """
 
 from __future__ import annotations
@@ -147,18 +151,54 @@ def uci_judge_rows() -> dict[str, dict[str, float]]:
     return rows
 
 
+@torch.no_grad()
+def stackgan_condition_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[str, object]]:
+    from ganlab.data.captions import unpack
+    from ganlab.networks.stacked import ConditioningAugmentation
+
+    drawn = ConditioningAugmentation.forward
+
+    def at_mean(self, text):
+        _, mu, log_var = drawn(self, text)
+        return mu, mu, log_var
+
+    rows, classifier = {}, None
+    for path in ckpt_paths:
+        gan, record = load_generator(path, torch.device("cpu"))
+        if classifier is None:
+            datamodule = datamodule_for(OmegaConf.create({"ckpt_path": path}), record["data"])
+            classifier, _ = extractor_for(datamodule, train_if_missing=False)
+            classifier.eval()
+        for condition, forward in (("drawn", drawn), ("mu", at_mean)):
+            ConditioningAugmentation.forward = forward
+            try:
+                torch.manual_seed(seed)
+                captions = gan.random_captions(num)
+                classes = unpack(captions).mentioned[:, 0]
+                images = torch.cat([gan.generate(captions=c) for c in captions.split(500)])
+            finally:
+                ConditioningAugmentation.forward = drawn
+            predicted = classifier(images).argmax(1)
+            rows[f"{path}, condition {condition}"] = {
+                "accuracy": (predicted == classes).float().mean().item(),
+                "per class": [(predicted[classes == c] == c).float().mean().item() for c in range(10)],
+            }
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--began", help="a BEGAN checkpoint (experiment=began)")
     parser.add_argument("--wgan", help="a WGAN checkpoint (experiment=wgan)")
     parser.add_argument("--overfit", nargs="+", help="checkpoints of one run, e.g. every step_*.ckpt")
     parser.add_argument("--uci-judge", action="store_true", help="how well the UCI classifier reads MNIST digits")
+    parser.add_argument("--stackgan-condition", nargs="+", help="StackGAN checkpoints: accuracy with c drawn and at mu")
     parser.add_argument("--num-samples", type=int, default=2000, help="images per row (bench/quality.py's 2,000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not (args.began or args.wgan or args.overfit or args.uci_judge):
-        parser.error("pass --began, --wgan or --overfit with checkpoint paths, or --uci-judge")
-    for path in [*filter(None, (args.began, args.wgan)), *(args.overfit or [])]:
+    if not (args.began or args.wgan or args.overfit or args.uci_judge or args.stackgan_condition):
+        parser.error("pass --began, --wgan, --overfit or --stackgan-condition with checkpoint paths, or --uci-judge")
+    for path in [*filter(None, (args.began, args.wgan)), *(args.overfit or []), *(args.stackgan_condition or [])]:
         if not Path(path).is_file():
             parser.error(f"{path} is not a file: pass a checkpoint, e.g. outputs/runs/<run>/checkpoints/last.ckpt")
     quiet_library_messages()
@@ -183,6 +223,11 @@ def main() -> None:
         print("| images | accuracy | per class 0-9 |\n|---|---|---|")
         for name, r in uci_judge_rows().items():
             print(f"| {name} | {r['accuracy']:.1%} | {' '.join(f'{v:.2f}' for v in r['per class'])} |")
+    if args.stackgan_condition:
+        print(f"\nStackGAN caption class accuracy, {args.num_samples} random captions, the domain classifier\n")
+        print("| checkpoint, condition | accuracy | per class 0-9 |\n|---|---|---|")
+        for name, r in stackgan_condition_rows(args.stackgan_condition, args.num_samples, args.seed).items():
+            print(f"| {name} | {r['accuracy']:.2%} | {' '.join(f'{v:.2f}' for v in r['per class'])} |")
     if args.overfit:
         print(
             f"\nD's verdicts, {args.num_samples} images per set (training: what D learned from; held out: the validation split)\n"
