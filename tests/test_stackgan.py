@@ -136,6 +136,30 @@ def test_discriminator_loss_has_the_mismatched_caption_term(run_dir):
     assert torch.allclose(total, expected + attributes + terms["loss/caption_attributes"])
 
 
+def test_mode_seeking_term_is_off_at_0_and_grows_when_g_ignores_the_noise(run_dir):
+    """model.mode_seeking_weight (MSGAN): a second noise draw for the batch's captions; the term is the inverse
+    of how far apart the two draws' images are per unit of noise, so a G that ignores z pays the most."""
+    gan = GAN.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu")
+    batch = CaptionedBatch(torch.rand(8, 1, 28, 28) * 2 - 1, gan.fixed_captions[:8])
+    torch.manual_seed(0)
+    total, terms = gan.generator_loss(batch)
+    assert "loss/mode_seeking" not in terms  # the default: no second draw
+    gan.hparams.mode_seeking_weight = 0.5
+    torch.manual_seed(0)
+    weighted, terms = gan.generator_loss(batch)
+    assert torch.allclose(weighted, total + 0.5 * terms["loss/mode_seeking"])  # the same first draw, plus the term
+    stage_1 = gan.generator.stage_1.seed[0].weight  # Linear over [z, condition]
+    (grad,) = torch.autograd.grad(terms["loss/mode_seeking"], stage_1)
+    assert grad[:, : gan.hparams.latent_dim].abs().sum() > 0  # it reaches G through the noise's weights
+    with torch.no_grad():
+        stage_1[:, : gan.hparams.latent_dim] = 0  # G now ignores z,
+        for augmentation in (gan.generator.augment_1, gan.generator.augment_2):  # and sigma is 0: c = mu
+            augmentation.fc.bias[augmentation.fc.out_features // 2 :] = -1000
+    torch.manual_seed(0)
+    _, ignoring = gan.generator_loss(batch)
+    assert ignoring["loss/mode_seeking"] > 1000 * terms["loss/mode_seeking"]  # both draws give the same images
+
+
 def test_evaluate_scores_captions_from_the_checkpoint_alone(run_dir, tmp_path, capsys):
     results = evaluate(
         app_config("evaluate", tmp_path, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "num_samples=64"])

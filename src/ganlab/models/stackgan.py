@@ -14,6 +14,10 @@
   (class, thickness, slant, size) of real images, and G is asked to make the attributes its caption mentions
   (ACGAN's terms, ``attribute_weight``); a head on the caption embedding predicts the attributes the caption
   mentions (``caption_attribute_weight``), so the encoder learns the words from the first step.
+- Mode seeking (MSGAN: Mao et al. 2019, shown on StackGAN++ among others), ``mode_seeking_weight``: a second
+  draw of noise for the same captions, and G's loss grows as the two draws' images (both stages) come out
+  alike for noise apart: 1 / (E|G(z1, c) - G(z2, c)| / E|z1 - z2| + eps). Conditional GANs learn to ignore z;
+  this term is against it. Off at 0 (no second draw).
 
 A batch is a ``CaptionedBatch`` (``data/captioned_digits.py``), the whole objective is this family's own, and
 the update order stays the base's: the discriminators and the caption encoder (one optimizer, the encoder in a
@@ -63,6 +67,7 @@ class StackGAN(GAN):
         kl_weight: Annotated[float, Bound(at_least=0)] = 0.02,  # conditioning augmentation's KL term in G's loss
         attribute_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # attribute heads on both Ds (0: the paper's D)
         caption_attribute_weight: Annotated[float, Bound(at_least=0)] = 1.0,  # a head on the caption embedding
+        mode_seeking_weight: Annotated[float, Bound(at_least=0)] = 0.0,  # MSGAN's term in G's loss (0: off)
         text_lr_scale: Annotated[float, Bound(above=0)] = 10.0,  # the caption encoder's lr, times the Ds'
         latent_dim: Annotated[int, Bound(at_least=1)] = 64,
         num_fixed_captions: Annotated[int, Bound(at_least=1)] = 10,  # sample grids: a row per caption
@@ -209,7 +214,8 @@ class StackGAN(GAN):
         real, packed = batch
         captions = unpack(packed)
         text = self.text_encoder(captions.tokens, captions.lengths)  # frozen here: D's optimizer trains it
-        low, high, kl = self.generator(self.sample_latent(len(real)), text)
+        z = self.sample_latent(len(real))
+        low, high, kl = self.generator(z, text)
         scores_1, logits_1 = self.discriminator_1(low, text)
         scores_2, logits_2 = self.discriminator_2(high, text)
         adversarial_1, adversarial_2 = self.loss.g_loss(scores_1), self.loss.g_loss(scores_2)
@@ -222,7 +228,18 @@ class StackGAN(GAN):
             "loss/kl": kl,
             "loss/g_attributes": attributes,
         }
+        if self.hparams.mode_seeking_weight > 0:
+            terms["loss/mode_seeking"] = self.mode_seeking(z, low, high, text)
+            total = total + self.hparams.mode_seeking_weight * terms["loss/mode_seeking"]
         return total, terms
+
+    def mode_seeking(self, z: Tensor, low: Tensor, high: Tensor, text: Tensor, eps: float = 1e-5) -> Tensor:
+        """MSGAN's term: images of a second noise draw for the same captions, and 1 / (how far apart the two
+        draws' images are, per unit of distance between their noise), both stages' images counted."""
+        z_other = self.sample_latent(len(z))
+        low_other, high_other, _ = self.generator(z_other, text)
+        images_apart = (low - low_other).abs().mean() + (high - high_other).abs().mean()
+        return 1 / (images_apart / (z - z_other).abs().mean() + eps)
 
     # ---- validation and test: stage II's verdict on real images with their caption and with another --------
     def score_real(self, batch: CaptionedBatch, stage: str) -> None:
