@@ -9,9 +9,10 @@ Each augmentation reaches each image with probability p: 1 by default (DiffAugme
 ``model.augment_p``, or adapted during training as in StyleGAN2-ADA (Karras et al. 2020) with
 ``model.augment_target``: p starts at 0 and after every discriminator update moves up when D's overfitting
 signal r_t = E[sign(D(x) - boundary)] over that update's (augmented) real images is above the target (0.6 in
-ADA), down when below, by (images seen) / ``model.augment_speed``. So p settles where r_t is above the target in
-half of the updates (ADA reads r_t over 4 updates of 64 images; here each update's own, all ranks' images). Short runs, where D does not yet overfit, keep p near 0;
-long runs on few images raise it as D starts to memorize them.
+ADA), down when below, by (images seen) / ``model.augment_speed``. So p settles where r_t is above the target
+in half of the updates (ADA reads r_t over 4 updates of 64 images; here each update's own images, all ranks').
+Short runs, where D does not yet overfit, keep p near 0; long runs on few images raise it as D starts to
+memorize them.
 """
 
 from __future__ import annotations
