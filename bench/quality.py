@@ -9,8 +9,9 @@ Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s
 same ``train(cfg)`` and ``evaluate(cfg)`` (the printed commands reproduce a row). Scores are against the test
 split, in the feature space of the dataset's domain classifier; runs land in ``outputs/bench/quality/``.
 The reference row is PyTorch-GAN's DCGAN loop (``bench/reference_dcgan.py``) on the same training split, scored
-the same way. ``--configs "real data (training split)" "real data (validation split)"`` score real images the same
-way: the floor every row is read against (``bench/quality.py --data mnist --configs "real data (training split)"``). With several ``--seeds`` the tables show the mean and the spread (min to max) per config.
+the same way. ``--configs "real data (training split)" "real data (validation split)"`` score real images the
+same way, untrained: the floor every row is read against. With several ``--seeds`` the tables show the mean and
+the spread (min to max) per config.
 """
 
 from __future__ import annotations
