@@ -92,14 +92,9 @@ def overfit_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[s
             "held out": datamodule.val_set[torch.randperm(len(datamodule.val_set))[:num]],
         }
         row = {"step": record["global_step"]}
-        for name, (images, labels) in sets.items():
-            images = images.unsqueeze(1) if images.dim() == 3 else images
-            scores = torch.cat(
-                [
-                    gan.discriminate(b.float().div(127.5).sub(1), c)[0]
-                    for b, c in zip(images.split(500), labels.split(500))
-                ]
-            )
+        for name, batch in sets.items():
+            images, labels = datamodule.on_after_batch_transfer(batch, 0)  # as training sees them, in [-1, 1]
+            scores = torch.cat([gan.discriminate(b, c)[0] for b, c in zip(images.split(500), labels.split(500))])
             row[f"D {name}"], row[f"r {name}"] = (
                 scores.mean().item(),
                 (scores - gan.loss.decision_boundary).sign().mean().item(),
@@ -111,6 +106,20 @@ def overfit_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[s
         row["augment p"] = float("nan") if p is None else p.item()
         rows[path] = row
     return rows
+
+
+def class_accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> dict[str, object]:
+    """Accuracy overall and per class 0-9 (the share of each class read as itself)."""
+    return {
+        "accuracy": (predicted == labels).float().mean().item(),
+        "per class": [(predicted[labels == c] == c).float().mean().item() for c in range(10)],
+    }
+
+
+def print_class_accuracy(header: str, rows: dict[str, dict[str, object]], digits: int) -> None:
+    print(f"\n{header}\n\n| images | accuracy | per class 0-9 |\n|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['accuracy']:.{digits}%} | {' '.join(f'{v:.2f}' for v in r['per class'])} |")
 
 
 def mnist_through_uci_pipeline(images: torch.Tensor) -> torch.Tensor:
@@ -143,12 +152,10 @@ def uci_judge_rows() -> dict[str, dict[str, float]]:
             mnist_test["test_labels"],
         ),
     }
-    rows = {}
-    for name, (images, labels) in sets.items():
-        predicted = classifier(to_model_input(images)).argmax(1)
-        per_class = [(predicted[labels == c] == c).float().mean().item() for c in range(10)]
-        rows[name] = {"accuracy": (predicted == labels).float().mean().item(), "per class": per_class}
-    return rows
+    return {
+        name: class_accuracy(classifier(to_model_input(images)).argmax(1), labels)
+        for name, (images, labels) in sets.items()
+    }
 
 
 @torch.no_grad()
@@ -178,11 +185,7 @@ def stackgan_condition_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[
                 images = torch.cat([gan.generate(captions=c) for c in captions.split(500)])
             finally:
                 ConditioningAugmentation.forward = drawn
-            predicted = classifier(images).argmax(1)
-            rows[f"{path}, condition {condition}"] = {
-                "accuracy": (predicted == classes).float().mean().item(),
-                "per class": [(predicted[classes == c] == c).float().mean().item() for c in range(10)],
-            }
+            rows[f"{path}, condition {condition}"] = class_accuracy(classifier(images).argmax(1), classes)
     return rows
 
 
@@ -219,15 +222,11 @@ def main() -> None:
         for name, r in wgan_rows(args.wgan).items():
             print(f"| {name} | {r['weights']:,} | {r['at the bound']:.1%} |")
     if args.uci_judge:
-        print("\nThe committed UCI classifier (CycleGAN's MNIST -> UCI judge)\n")
-        print("| images | accuracy | per class 0-9 |\n|---|---|---|")
-        for name, r in uci_judge_rows().items():
-            print(f"| {name} | {r['accuracy']:.1%} | {' '.join(f'{v:.2f}' for v in r['per class'])} |")
+        print_class_accuracy("The committed UCI classifier (CycleGAN's MNIST -> UCI judge)", uci_judge_rows(), 1)
     if args.stackgan_condition:
-        print(f"\nStackGAN caption class accuracy, {args.num_samples} random captions, the domain classifier\n")
-        print("| checkpoint, condition | accuracy | per class 0-9 |\n|---|---|---|")
-        for name, r in stackgan_condition_rows(args.stackgan_condition, args.num_samples, args.seed).items():
-            print(f"| {name} | {r['accuracy']:.2%} | {' '.join(f'{v:.2f}' for v in r['per class'])} |")
+        rows = stackgan_condition_rows(args.stackgan_condition, args.num_samples, args.seed)
+        header = f"StackGAN caption class accuracy, {args.num_samples} random captions (checkpoint, condition)"
+        print_class_accuracy(header, rows, 2)
     if args.overfit:
         print(
             f"\nD's verdicts, {args.num_samples} images per set (training: what D learned from; held out: the validation split)\n"

@@ -163,9 +163,9 @@ class GAN(L.LightningModule):
         return with_augment(
             instantiate(config, **kwargs),
             hp.get("augment"),
-            probability=hp.get("augment_p"),
-            target=hp.get("augment_target"),
-            speed=hp.get("augment_speed", 100_000),
+            probability=hp.augment_p,
+            target=hp.augment_target,
+            speed=hp.augment_speed,
         )
 
     def adaptive_augmenters(self) -> list[AugmentedDiscriminator]:
