@@ -3,6 +3,7 @@
     python bench/quality.py                         # MNIST and Fashion-MNIST, 8 configs each, 1,000 updates
     python bench/quality.py --data mnist --steps 200 --num-samples 10000
     python bench/quality.py --data mnist --steps 1000 --seeds 0 1 2 --configs "reference DCGAN (PyTorch-GAN)" "default (dcgan, five-conv SN D, hinge, Adam 2e-3, EMA)"
+    python bench/quality.py --data mnist --steps 10000 --also-at 3000 5000 7500 --configs "reference DCGAN (PyTorch-GAN)"
 
 Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s>`` followed by
 ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt num_samples=<n>``, run in this process through the
@@ -81,14 +82,16 @@ def slug(name: str) -> str:
     return short.replace("/", "-").replace("=", "-")
 
 
-def run_row(
+def run_rows(
     name: str, overrides: list[str] | None, data: str, seed: int, args: argparse.Namespace, out_root: Path
-) -> dict:
+) -> list[dict]:
+    """One config's run: its row at ``--steps``, and one per ``--also-at`` budget, scored from the same run."""
     run_dir = out_root / data / f"{slug(name)}_n{args.steps}_s{seed}"
+    budgets = sorted({*args.also_at, args.steps})
     if name in reference_dcgan.REAL_DATA:
-        return reference_dcgan.real_data_row(name, data, seed, args.num_samples)
+        return [reference_dcgan.real_data_row(name, data, seed, args.num_samples)]
     if overrides is None:  # the reference loop: its own script, the same data and scores
-        return reference_dcgan.run(data, args.steps, seed, args.num_samples, save_dir=run_dir)
+        return reference_dcgan.run_budgets(data, budgets, seed, args.num_samples, save_dir=run_dir)
     if args.score_existing:
         if not (run_dir / "checkpoints" / "last.ckpt").exists():
             raise SystemExit(f"{run_dir}/checkpoints/last.ckpt not found: train it first (without --score-existing)")
@@ -106,32 +109,45 @@ def run_row(
         "callbacks.progress_bar=null",
         *extras,
     ]
-    eval_overrides = [f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"num_samples={args.num_samples}", f"data={data}"]
-    if args.score_existing:  # from the run's start (its provenance record) to its last checkpoint
-        train_seconds = (run_dir / "checkpoints" / "last.ckpt").stat().st_mtime - (
-            run_dir / "provenance.yaml"
-        ).stat().st_mtime
-    else:
+    train_command = f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir}"
+    train_seconds = None
+    if not args.score_existing:
         start = time.perf_counter()
         train(compose_app("train", train_overrides, run_dir))
         train_seconds = time.perf_counter() - start
-    results = evaluate(compose_app("evaluate", eval_overrides, run_dir / "evaluate"))
-    if results["global_step"] != args.steps:
-        raise SystemExit(
-            f"{run_dir}: its last.ckpt is at {results['global_step']} generator updates, not --steps {args.steps}"
+    rows = []
+    for steps in budgets:
+        checkpoint = run_dir / "checkpoints" / ("last.ckpt" if steps == args.steps else f"step_{steps:07d}.ckpt")
+        if not checkpoint.exists():
+            raise SystemExit(
+                f"{checkpoint} not found: --also-at budgets must be multiples of the checkpoint interval "
+                "(callbacks.model_checkpoint.every_n_train_steps, 500)"
+            )
+        eval_overrides = [f"ckpt_path={checkpoint}", f"num_samples={args.num_samples}", f"data={data}"]
+        results = evaluate(
+            compose_app(
+                "evaluate", eval_overrides, run_dir / ("evaluate" + ("" if steps == args.steps else f"_{steps}"))
+            )
         )
-    return {
-        "data": data,
-        "config": name,
-        "seed": seed,
-        "generator_updates": results["global_step"],
-        "train_seconds": train_seconds,
-        "command": f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir} && python evaluate.py {' '.join(eval_overrides)}".replace(
-            f"{REPO}/", ""
-        ),
-        **{key: results[key] for key in (*reference_dcgan.SCORES, "reference", "num_samples")},
-        "extractor": results["feature_extractor"]["key"],
-    }
+        if results["global_step"] != steps:
+            raise SystemExit(f"{checkpoint} is at {results['global_step']} generator updates, not {steps}")
+        if train_seconds is None or steps != args.steps:  # from the run's start (its provenance record)
+            seconds = checkpoint.stat().st_mtime - (run_dir / "provenance.yaml").stat().st_mtime
+        else:
+            seconds = train_seconds
+        rows.append(
+            {
+                "data": data,
+                "config": name,
+                "seed": seed,
+                "generator_updates": results["global_step"],
+                "train_seconds": seconds,
+                "command": f"{train_command} && python evaluate.py {' '.join(eval_overrides)}".replace(f"{REPO}/", ""),
+                **{key: results[key] for key in (*reference_dcgan.SCORES, "reference", "num_samples")},
+                "extractor": results["feature_extractor"]["key"],
+            }
+        )
+    return rows
 
 
 def spread(values: list[float], fmt: str = "{:.1f}") -> str:
@@ -198,6 +214,14 @@ def main() -> None:
         help='more rows: "name=model=dcgan loss=hinge ..." (space-separated train.py overrides)',
     )
     parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
+    parser.add_argument(
+        "--also-at",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="STEPS",
+        help="also score each run at these budgets (its checkpoints; multiples of 500): one table per budget",
+    )
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="one run per seed: tables show mean and spread"
@@ -217,6 +241,8 @@ def main() -> None:
         help="score runs already trained under --out (e.g. after their scoring failed) instead of training them",
     )
     args = parser.parse_args()
+    if any(not 0 < steps < args.steps for steps in args.also_at):
+        parser.error(f"--also-at budgets must lie between 0 and --steps {args.steps}, got {args.also_at}")
     results_path = args.out / "results.jsonl"
     if args.report:
         return print_tables([json.loads(line) for line in results_path.read_text().splitlines()])
@@ -234,11 +260,15 @@ def main() -> None:
     for data in args.data:
         for name, overrides in configs.items():
             for seed in args.seeds:
-                row = run_row(name, overrides, data, seed, args, args.out)
-                rows.append(row)
-                with results_path.open("a") as f:  # survives an interrupted benchmark
-                    f.write(json.dumps(row) + "\n")
-                print(f"[{data}] {name} seed {seed}: FID {row['fid']:.2f} ({row['train_seconds']:.0f} s)", flush=True)
+                for row in run_rows(name, overrides, data, seed, args, args.out):
+                    rows.append(row)
+                    with results_path.open("a") as f:  # survives an interrupted benchmark
+                        f.write(json.dumps(row) + "\n")
+                    print(
+                        f"[{data}] {name} seed {seed}, {row['generator_updates']} updates: FID {row['fid']:.2f} "
+                        f"({row['train_seconds']:.0f} s)",
+                        flush=True,
+                    )
     print_tables(rows)
     print(f"\nrows appended to {results_path}")
 

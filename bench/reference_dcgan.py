@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -114,9 +115,16 @@ def datamodule_for(data: str, seed: int, batch_size: int = 64):
 
 
 def train_reference(
-    train_images: Tensor, steps: int, seed: int, batch_size: int = 64, latent_dim: int = 100, log_every: int = 0
+    train_images: Tensor,
+    steps: int,
+    seed: int,
+    batch_size: int = 64,
+    latent_dim: int = 100,
+    log_every: int = 0,
+    after_step: Callable[[int, nn.Module], None] | None = None,
 ):
-    """``steps`` iterations of the published loop (one G update, then one D update, each) on (N, 1, 28, 28) images in [-1, 1]."""
+    """``steps`` iterations of the published loop (one G update, then one D update, each) on (N, 1, 28, 28) images
+    in [-1, 1]. ``after_step(step, generator)`` runs after each iteration (snapshots at intermediate budgets)."""
     torch.manual_seed(seed)
     generator, discriminator = Generator(latent_dim), Discriminator()
     generator.apply(weights_init_normal)
@@ -144,6 +152,8 @@ def train_reference(
             step += 1
             if log_every and step % log_every == 0:
                 print(f"step {step}: d {d_loss.item():.3f} g {g_loss.item():.3f}", flush=True)
+            if after_step is not None:
+                after_step(step, generator)
             if step == steps:
                 break
     return generator, discriminator
@@ -160,19 +170,58 @@ def run(
     """One quality row: train the reference for ``steps`` generator updates, then score it as evaluate.py would.
     ``save_dir``: also keep the trained G's weights (``generator.pt``) and a grid of 64 samples drawn after
     ``seed_everything(0)`` (``samples.png``), for side-by-side grids with the project's runs."""
+    return run_budgets(data, [steps], seed, num_samples, log_every, save_dir)[-1]
+
+
+def run_budgets(
+    data: str = "mnist",
+    budgets: Sequence[int] = (1000,),
+    seed: int = 0,
+    num_samples: int = 2000,
+    log_every: int = 0,
+    save_dir: Path | None = None,
+) -> list[dict]:
+    """One training run to the largest of ``budgets``, scored at each of them (G as it was after that many
+    updates): the rows of ``run`` at every budget, from one run. ``save_dir`` keeps the last budget's G."""
+    budgets = sorted(set(budgets))
     datamodule, metrics_cfg = datamodule_for(data, seed)
     images, labels = datamodule.train_set.tensors
     train_images, _ = datamodule.on_after_batch_transfer((images, labels), 0)  # (N, 1, 28, 28) in [-1, 1]
+    snapshots: dict[int, tuple[dict[str, Tensor], float]] = {}  # budget -> (G's weights, training seconds)
     start = time.perf_counter()
-    generator, _ = train_reference(train_images, steps, seed, log_every=log_every)
-    train_seconds = time.perf_counter() - start
-    generator.eval()
-    L.seed_everything(0, verbose=False)  # evaluate.py's default sample seed
-    scores = GANScores.for_data(datamodule, **metrics_cfg)
-    scores.add_real(real_batches(datamodule.test_dataloader(), datamodule, torch.device("cpu")))
-    with torch.no_grad():
-        scores.add_generated(lambda n: generator(torch.randn(n, 100)), num_samples, metrics_cfg.batch_size)
-    results = scores.compute()
+
+    def snapshot(step: int, generator: nn.Module) -> None:
+        if step in budgets:
+            state = {name: tensor.clone() for name, tensor in generator.state_dict().items()}
+            snapshots[step] = (state, time.perf_counter() - start)
+
+    generator, _ = train_reference(train_images, budgets[-1], seed, log_every=log_every, after_step=snapshot)
+    rows = []
+    for steps in budgets:
+        state, train_seconds = snapshots[steps]
+        generator.load_state_dict(state)
+        generator.eval()
+        # evaluate.py's order: its default sample seed, the real features (the loader draws a seed), the samples
+        L.seed_everything(0, verbose=False)
+        scores = GANScores.for_data(datamodule, **metrics_cfg)
+        scores.add_real(real_batches(datamodule.test_dataloader(), datamodule, torch.device("cpu")))
+        with torch.no_grad():
+            scores.add_generated(lambda n: generator(torch.randn(n, 100)), num_samples, metrics_cfg.batch_size)
+        results = scores.compute()
+        rows.append(
+            {
+                "data": data,
+                "config": NAME,
+                "seed": seed,
+                "generator_updates": steps,
+                "train_seconds": train_seconds,
+                "command": f"python bench/reference_dcgan.py --data {data} --steps {steps} --seed {seed} --num-samples {num_samples}",
+                **{key: results[key] for key in SCORES},
+                "reference": f"test split ({scores.num_real} images)",
+                "num_samples": num_samples,
+                "extractor": scores.extractor["key"],
+            }
+        )
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
         torch.save(generator.state_dict(), save_dir / "generator.pt")
@@ -181,18 +230,7 @@ def run(
             save_image(
                 generator(torch.randn(64, 100)), save_dir / "samples.png", nrow=8, normalize=True, value_range=(-1, 1)
             )
-    return {
-        "data": data,
-        "config": NAME,
-        "seed": seed,
-        "generator_updates": steps,
-        "train_seconds": train_seconds,
-        "command": f"python bench/reference_dcgan.py --data {data} --steps {steps} --seed {seed} --num-samples {num_samples}",
-        **{key: results[key] for key in SCORES},
-        "reference": f"test split ({scores.num_real} images)",
-        "num_samples": num_samples,
-        "extractor": scores.extractor["key"],
-    }
+    return rows
 
 
 REAL_DATA = {  # the floor of every row: real images of a split scored as samples (no training)
