@@ -150,6 +150,32 @@ def run_rows(
     return rows
 
 
+def keep(row: dict, results_path: Path, summary: str) -> None:
+    """Append a row as soon as it is scored (an interrupted benchmark keeps the rows it finished) and print it."""
+    with results_path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(
+        f"[{row['data']}] {row['config']} seed {row['seed']}, {row['generator_updates']} updates: {summary}", flush=True
+    )
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
+    parser.add_argument(
+        "--also-at",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="STEPS",
+        help="also score each run at these budgets (its checkpoints; multiples of 500): one table per budget",
+    )
+
+
+def check_budgets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if any(not 0 < steps < args.steps for steps in args.also_at):
+        parser.error(f"--also-at budgets must lie between 0 and --steps {args.steps}, got {args.also_at}")
+
+
 def spread(values: list[float], fmt: str = "{:.1f}") -> str:
     """One value, or the mean and (min to max) of several seeds."""
     if len(values) == 1:
@@ -213,15 +239,7 @@ def main() -> None:
         metavar="NAME=OVERRIDES",
         help='more rows: "name=model=dcgan loss=hinge ..." (space-separated train.py overrides)',
     )
-    parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
-    parser.add_argument(
-        "--also-at",
-        type=int,
-        nargs="+",
-        default=[],
-        metavar="STEPS",
-        help="also score each run at these budgets (its checkpoints; multiples of 500): one table per budget",
-    )
+    add_budget_arguments(parser)
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="one run per seed: tables show mean and spread"
@@ -241,8 +259,7 @@ def main() -> None:
         help="score runs already trained under --out (e.g. after their scoring failed) instead of training them",
     )
     args = parser.parse_args()
-    if any(not 0 < steps < args.steps for steps in args.also_at):
-        parser.error(f"--also-at budgets must lie between 0 and --steps {args.steps}, got {args.also_at}")
+    check_budgets(parser, args)
     results_path = args.out / "results.jsonl"
     if args.report:
         return print_tables([json.loads(line) for line in results_path.read_text().splitlines()])
@@ -262,13 +279,7 @@ def main() -> None:
             for seed in args.seeds:
                 for row in run_rows(name, overrides, data, seed, args, args.out):
                     rows.append(row)
-                    with results_path.open("a") as f:  # survives an interrupted benchmark
-                        f.write(json.dumps(row) + "\n")
-                    print(
-                        f"[{data}] {name} seed {seed}, {row['generator_updates']} updates: FID {row['fid']:.2f} "
-                        f"({row['train_seconds']:.0f} s)",
-                        flush=True,
-                    )
+                    keep(row, results_path, f"FID {row['fid']:.2f} ({row['train_seconds']:.0f} s)")
     print_tables(rows)
     print(f"\nrows appended to {results_path}")
 

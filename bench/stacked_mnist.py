@@ -128,18 +128,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), help="names from CONFIGS")
     parser.add_argument("--custom", nargs="+", default=[], metavar="NAME=OVERRIDES", help="more rows, as quality.py")
-    parser.add_argument("--steps", type=int, default=3000, help="generator updates, the same for every row")
-    parser.add_argument(
-        "--also-at", type=int, nargs="+", default=[], metavar="STEPS", help="also score each run at these budgets"
-    )
+    quality.add_budget_arguments(parser)
+    parser.set_defaults(steps=3000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--num-samples", type=int, default=PUBLISHED_SAMPLES)
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench" / "stacked_mnist")
     parser.add_argument("--report", action="store_true", help="only print the table of <out>/results.jsonl")
     parser.add_argument("--score-existing", action="store_true", help="score runs already under --out")
     args = parser.parse_args()
-    if any(not 0 < steps < args.steps for steps in args.also_at):
-        parser.error(f"--also-at budgets must lie between 0 and --steps {args.steps}, got {args.also_at}")
+    quality.check_budgets(parser, args)
     args.fid_callback = True  # val/modes during training: the runs' TensorBoard shows coverage grow
     results_path = args.out / "results.jsonl"
     quiet_library_messages()
@@ -160,13 +157,7 @@ def main() -> None:
             for row in quality.run_rows(name, [*overrides, *VALIDATION], "stacked_mnist", seed, args, args.out):
                 row.update(d_over_g=d_over_g, batch_size=batch_size, missing_digits=missing(row["class_shares"]))
                 rows.append(row)
-                with results_path.open("a") as f:  # survives an interrupted benchmark
-                    f.write(json.dumps(row) + "\n")
-                print(
-                    f"{name} seed {seed}, {row['generator_updates']} updates: {row['modes']} modes, "
-                    f"KL {row['coverage_kl']:.3f}",
-                    flush=True,
-                )
+                quality.keep(row, results_path, f"{row['modes']} modes, KL {row['coverage_kl']:.3f}")
     print_table(rows, real, args.num_samples)
     print(f"\nrows appended to {results_path}")
 
