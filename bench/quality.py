@@ -159,6 +159,16 @@ def keep(row: dict, results_path: Path, summary: str) -> None:
     )
 
 
+def selected_configs(catalogue: dict, names: list[str], customs: list[str]) -> dict:
+    """The rows to run: ``names`` from ``catalogue``, then each ``--custom`` "name=overrides" (space-separated
+    train.py overrides)."""
+    configs = {name: catalogue[name] for name in names}
+    for custom in customs:
+        name, _, overrides = custom.partition("=")
+        configs[name] = overrides.split()
+    return configs
+
+
 def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
     parser.add_argument(
@@ -265,10 +275,7 @@ def main() -> None:
         return print_tables([json.loads(line) for line in results_path.read_text().splitlines()])
 
     quiet_library_messages()  # what train.py does: Lightning's notices and known deprecations, once per row
-    configs = {name: CONFIGS[name] for name in args.configs}
-    for custom in args.custom:
-        name, _, overrides = custom.partition("=")
-        configs[name] = overrides.split()
+    configs = selected_configs(CONFIGS, args.configs, args.custom)
     print(
         f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )

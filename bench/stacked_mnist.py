@@ -145,10 +145,7 @@ def main() -> None:
         rows = [json.loads(line) for line in results_path.read_text().splitlines()]
         return print_table(rows, real, args.num_samples)
 
-    configs = {name: CONFIGS[name] for name in args.configs}
-    for custom in args.custom:
-        name, _, overrides = custom.partition("=")
-        configs[name] = overrides.split()
+    configs = quality.selected_configs(CONFIGS, args.configs, args.custom)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, overrides in configs.items():
