@@ -49,13 +49,19 @@ def run(
     [
         (["loss=wgan_gp", "loss.discriminator_steps=2"], 2),
         # ADA: each rank's overfitting signal is averaged over the ranks, so p moves alike everywhere (a low target:
-        # p rises whatever the first updates give on this CPU)
+        # p rises whatever the first updates give on this CPU); LeCam's anchors, from the ranks' mean scores, too
         (
-            ["loss=hinge", "model.augment=[translation,cutout]", "model.augment_target=-0.9", "model.augment_speed=50"],
+            [
+                "loss=hinge",
+                "model.augment=[translation,cutout]",
+                "model.augment_target=-0.9",
+                "model.augment_speed=50",
+                "loss.lecam_weight=0.3",
+            ],
             1,
         ),
     ],
-    ids=["wgan_gp", "hinge_ada"],
+    ids=["wgan_gp", "hinge_ada_lecam"],
 )
 def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path, objective, d_steps):
     """accelerator=ddp_cpu: 2 real ranks on gloo, one all-reduce per network per update (PerNetworkDDPStrategy),
@@ -75,7 +81,7 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path, o
 
             def on_train_end(self, trainer, pl_module):
                 state = {{"parameters": dict(pl_module.named_parameters()), "buffers": dict(pl_module.named_buffers()),
-                          "initial": self.initial, "noise": pl_module.sample_latent(4),
+                          "initial": self.initial, "noise": pl_module.sample_latent(4), "loss": pl_module.loss.state_dict(),
                           "world_size": trainer.world_size, "rank": trainer.global_rank,
                           "reduced_bytes": trainer.strategy.reduced_bytes, "updates": trainer.global_step}}
                 torch.save(state, f"{tmp_path}/rank{{trainer.global_rank}}.pt")
@@ -128,6 +134,8 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path, o
     if "model.augment_target=-0.9" in objective:  # p moved, and alike on both ranks (before rank 0's broadcast)
         assert state0["buffers"]["discriminator.p"] > 0
         assert torch.equal(state0["buffers"]["discriminator.p"], state1["buffers"]["discriminator.p"])
+    if "loss.lecam_weight=0.3" in objective:  # each rank saw its own batch; the anchors are the ranks' mean
+        assert len(state0["loss"]["lecam_anchors"]) == 2 and state0["loss"] == state1["loss"]
     # Each rank draws its own noise, so the ranks' fakes are distinct images.
     assert not torch.equal(state0["noise"], state1["noise"])
     # Rank 1 joined rank 0's run dir: one dir, with both processes' logs.

@@ -268,6 +268,38 @@ def test_ada_trains_and_logs_p_and_the_signal_and_resumes_exactly(tmp_path):
         assert torch.equal(tensor, resumed["model"].state_dict()[name]), name
 
 
+# ---- LeCam regularization ---------------------------------------------------------------------------------
+def test_lecam_pulls_each_side_toward_the_moving_average_of_the_other_and_keeps_its_anchors():
+    loss = Hinge(lecam_weight=0.5, lecam_decay=0.9)
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])
+    # First update: the anchors are its own means, (1, 0). relu(real - 0)^2 -> (4 + 0) / 2, relu(1 - fake)^2 -> (4 + 0) / 2.
+    assert loss.lecam_term(real, fake, torch.tensor([1.0, 0.0])).item() == pytest.approx(0.5 * (2 + 2))
+    # Then 0.9 * (1, 0) + 0.1 * (3, -1) = (1.2, -0.1): relu(real + 0.1)^2 -> (4.41 + 0.01) / 2, relu(1.2 - fake)^2 -> (4.84 + 0.04) / 2.
+    assert loss.lecam_term(real, fake, torch.tensor([3.0, -1.0])).item() == pytest.approx(0.5 * (2.21 + 2.44))
+    assert loss.state_dict()["lecam_anchors"] == pytest.approx([1.2, -0.1])
+    resumed = Hinge(lecam_weight=0.5, lecam_decay=0.9)
+    resumed.load_state_dict(loss.state_dict())
+    means = torch.tensor([0.5, 0.5])
+    assert resumed.lecam_term(real, fake, means).item() == pytest.approx(loss.lecam_term(real, fake, means).item())
+    # Scores inside the anchors (real below the fakes' average, fakes above the reals'): no pull at all.
+    assert Hinge(lecam_weight=1.0).lecam_term(real - 5, fake + 5, torch.tensor([1.0, 0.0])).item() == 0
+    assert Hinge().state_dict() == {}  # off by default: no state, no term
+
+
+def test_lecam_trains_logs_its_term_and_resumes_exactly_and_is_refused_where_it_has_no_place(tmp_path, make_cfg):
+    args = ["model=mlp", "loss=hinge", "loss.lecam_weight=0.3", "trainer.log_every_n_steps=1"]
+    full, resumed = resume_and_compare(tmp_path, args, resume_step=6)
+    with open(tmp_path / "full" / "csv" / "metrics.csv") as f:
+        lecam = [float(row["loss/d_lecam"]) for row in csv.DictReader(f) if row.get("loss/d_lecam")]
+    assert len(lecam) == 10 and all(value >= 0 for value in lecam) and max(lecam) > 0
+    for name, tensor in full["model"].state_dict().items():  # the anchors came back with the checkpoint
+        assert torch.equal(tensor, resumed["model"].state_dict()[name]), name
+    for preset in ("experiment=began", "experiment=cyclegan"):  # an autoencoder's errors; a family's own D loss
+        cfg = make_cfg([preset, "loss.lecam_weight=0.3"])
+        with pytest.raises(Exception, match="has its own discriminator loss|scores by reconstruction_error"):
+            instantiate(cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, _recursive_=False, _convert_="all")
+
+
 def test_augment_policy_is_checked_by_name():
     with pytest.raises(ValueError, match="unknown augmentation"):
         tiny_gan(augment=["color"])

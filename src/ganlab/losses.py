@@ -7,8 +7,8 @@ softplus, which is stable for large logits: ``softplus(-x) = -log(sigmoid(x))`` 
 ``softplus(x) = -log(1 - sigmoid(x))``. An objective also declares what it needs beyond the logits, so that the
 LightningModule stays generic: ``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator
 (gradient penalty; any objective takes the zero-centred R1 on real and R2 on fake images with ``r1_gamma``,
-``r2_gamma`` > 0), a ``constrain_discriminator`` applied after each discriminator update (weight clipping), a
-state that a resumed run goes on from (BEGAN's k_t, R1's update count, through ``state_dict``), and ``metrics``
+``r2_gamma`` > 0, and LeCam's regularization of D's scores with ``lecam_weight`` > 0), a ``constrain_discriminator`` applied after each discriminator update (weight clipping), a
+state that a resumed run goes on from (BEGAN's k_t, R1's update count, LeCam's anchors, through ``state_dict``), and ``metrics``
 to log as curves (the critic's Wasserstein estimate, BEGAN's convergence measure).
 """
 
@@ -84,6 +84,10 @@ class GANLoss:
         r2_gamma: Annotated[
             float, Bound(at_least=0)
         ] = 0.0,  # zero-centred R2 on fake images, gamma / 2 E||grad D(G(z))||^2
+        lecam_weight: Annotated[
+            float, Bound(at_least=0)
+        ] = 0.0,  # LeCam (Tseng et al. 2021): D's scores held near the moving average of the other side's
+        lecam_decay: Annotated[float, Bound(at_least=0, below=1)] = 0.99,  # that moving average's decay per D update
     ):
         check_arguments(GANLoss.__init__, locals(), "loss.")
         self.discriminator_steps = discriminator_steps
@@ -91,6 +95,8 @@ class GANLoss:
         # much (lazy regularization, Karras et al. 2020): the same strength at a fraction of the cost.
         self.r1_gamma, self.r2_gamma, self.r1_every = r1_gamma, r2_gamma, r1_every
         self.r1_updates = 0  # discriminator updates seen, for r1_every; checkpointed through state_dict
+        self.lecam_weight, self.lecam_decay = lecam_weight, lecam_decay
+        self.lecam_anchors: Tensor | None = None  # (2,): moving averages of D's mean real and mean fake score
 
     @property
     def zero_centred(self) -> bool:
@@ -128,6 +134,25 @@ class GANLoss:
         weighted = [gamma * zero_centred_penalty(discriminator, images) for gamma, images in terms if gamma > 0]
         return 0.5 * self.r1_every * sum(weighted[1:], weighted[0])
 
+    def lecam_term(self, real_scores: Tensor, fake_scores: Tensor, means: Tensor) -> Tensor:
+        """LeCam's regularization, weighted (Tseng et al. 2021): lecam_weight * (E[relu(D(x) - a_fake)^2] +
+        E[relu(a_real - D(G(z)))^2]), where a_real and a_fake are moving averages of D's mean real and fake scores,
+        first moved by ``means`` (this update's (2,) means, the same on every DDP rank).
+
+        It keeps D's scores of real images from running away above what it gave the fakes lately, and the
+        reverse: with few training images D memorizes them and pushes their scores apart, and the term bounds a
+        LeCam divergence instead of the JS one (paper, section 4), which lasts longer under limited data."""
+        means = means.detach().float()  # float32 anchors under autocast too
+        anchors = self.lecam_anchors
+        if anchors is None:  # the first update anchors at its own means
+            anchors = means
+        else:  # decay * anchors + (1 - decay) * means
+            anchors = torch.lerp(means, anchors.to(means.device), self.lecam_decay)
+        self.lecam_anchors = anchors
+        real_anchor, fake_anchor = anchors[0], anchors[1]
+        pull = F.relu(real_scores - fake_anchor).pow(2).mean() + F.relu(real_anchor - fake_scores).pow(2).mean()
+        return self.lecam_weight * pull
+
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
 
@@ -142,12 +167,15 @@ class GANLoss:
     def constrain_discriminator(self, discriminator: nn.Module) -> None:
         """Called after every discriminator update (WGAN's weight clipping); nothing by default."""
 
-    def state_dict(self) -> dict[str, float]:
-        return {"r1_updates": self.r1_updates} if self.zero_centred else {}
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"r1_updates": self.r1_updates} if self.zero_centred else {}
+        if self.lecam_anchors is not None:
+            state["lecam_anchors"] = self.lecam_anchors.tolist()  # a host sync, at checkpoints only
+        return state
 
-    def load_state_dict(self, state: dict[str, float]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
-            setattr(self, name, value)
+            setattr(self, name, torch.tensor(value) if name == "lecam_anchors" else value)
 
     def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:
         """Curves worth logging beyond the losses, from one discriminator update's (B,) scores."""
@@ -343,7 +371,7 @@ class BoundaryEquilibrium(GANLoss):
         k = torch.as_tensor(self.k, dtype=real_score.dtype, device=real_score.device)
         self.k = (k + self.lambda_k * (self.gamma * real_score.detach() - fake_score.detach())).clamp(0.0, 1.0)
 
-    def state_dict(self) -> dict[str, float]:
+    def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "k": float(self.k)}
 
     def metrics(self, real_scores: Tensor, fake_scores: Tensor) -> dict[str, Tensor]:

@@ -142,6 +142,14 @@ class GAN(L.LightningModule):
                     f"{type(network).__name__} scores by {d_score}: model=began goes with loss=began (experiment=began)"
                 )
             self.loss.check_discriminator(network)  # e.g. BatchNorm in D with a per-example penalty
+        if self.loss.lecam_weight > 0:
+            own_loss = type(self).discriminator_loss is not GAN.discriminator_loss
+            if own_loss or self.loss.score != "logit":
+                has = "its own discriminator loss" if own_loss else f"a discriminator that scores by {self.loss.score}"
+                raise ValueError(
+                    f"loss.lecam_weight regularizes the logits of the default objective's discriminator, and "
+                    f"{type(self).__name__} has {has}: set loss.lecam_weight=0"
+                )
         if self.loss.relativistic and type(self).generator_loss is not GAN.generator_loss:
             raise ValueError(
                 f"loss {type(self.loss).__name__} pairs each fake with a real image in G's update too, which "
@@ -447,6 +455,10 @@ class GAN(L.LightningModule):
         (real_scores, real_aux), (fake_scores, fake_aux) = self.discriminate_real_and_fake(real, fake, labels)
         terms = {"loss/d": self.loss.d_loss(real_scores, fake_scores)}
         terms |= self.penalty_terms(lambda x: self.discriminate(x, labels)[0], real, fake)
+        if self.loss.lecam_weight > 0:
+            terms["loss/d_lecam"] = self.loss.lecam_term(
+                real_scores, fake_scores, self._mean_scores(real_scores, fake_scores)
+            )
         terms |= self.discriminator_terms(real_aux, fake_aux, labels)
         values = list(terms.values())
         total = sum(values[1:], values[0])  # sum(values) alone would add a 0 first: one op more
@@ -458,6 +470,14 @@ class GAN(L.LightningModule):
         if not self.loss.penalizes_gradients:
             return {}
         return {"loss/d_penalty": self.loss.d_penalty(discriminate, real, fake)}
+
+    def _mean_scores(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+        """(mean real score, mean fake score) of this D update over all DDP ranks (one 2-element all-reduce), so
+        that state kept from them (LeCam's anchors) is the same on every rank."""
+        means = torch.stack([real_scores.detach().mean(), fake_scores.detach().mean()])
+        if self._trainer is not None and self.trainer.world_size > 1:
+            means = self.trainer.strategy.reduce(means, reduce_op="mean")
+        return means
 
     def discriminate_real_and_fake(
         self, real: Tensor, fake: Tensor, labels: Tensor
