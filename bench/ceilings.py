@@ -5,6 +5,7 @@
     python bench/ceilings.py --overfit <run>/checkpoints/step_0001000.ckpt <run>/checkpoints/step_0005000.ckpt ...
     python bench/ceilings.py --uci-judge
     python bench/ceilings.py --stackgan-condition <run>/checkpoints/last.ckpt ...
+    python bench/ceilings.py --stacked-reads <run>/checkpoints/last.ckpt ...
 
 - BEGAN: D is an autoencoder and G is trained to make images that D reconstructs as well as real ones, so G can
   be no sharper than what D reconstructs. Scored as ``evaluate.py`` scores (against the test split, in the
@@ -26,6 +27,10 @@
 - StackGAN draws each stage's text condition from N(mu, sigma^2) (conditioning augmentation), also at sampling.
   Caption class accuracy with the condition drawn, as ``evaluate.py`` scores it, against the condition held at
   mu: the share of the errors that the conditioning noise makes (the KL weight, ``model.kl_weight``, sets sigma).
+- Stacked MNIST's KL counts the digits the MNIST classifier reads on each channel. How sure is it of them, on the
+  fakes against real digits? Per read digit: its share of the channels, the classifier's mean confidence (top
+  softmax probability) and the share read with confidence under 0.9. Over-drawn digits read with low confidence
+  are ambiguous strokes the classifier files under them, not modes G prefers.
 """
 
 from __future__ import annotations
@@ -189,6 +194,37 @@ def stackgan_condition_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[
     return rows
 
 
+@torch.no_grad()
+def stacked_read_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[str, list[float]]]:
+    def reads(probabilities: torch.Tensor) -> dict[str, list[float]]:
+        confidence, digit = probabilities.max(1)
+        per_digit = [digit == d for d in range(10)]
+        return {
+            "share": [m.float().mean().item() for m in per_digit],
+            "confidence": [confidence[m].mean().item() for m in per_digit],
+            "unsure": [(confidence[m] < 0.9).float().mean().item() for m in per_digit],
+        }
+
+    rows, digits = {}, None
+    for path in ckpt_paths:
+        gan, record = load_generator(path, torch.device("cpu"))
+        if digits is None:  # the first checkpoint's data gives the classifier and the real row
+            datamodule = datamodule_for(OmegaConf.create({"ckpt_path": path}), record["data"])
+            stacked, _ = extractor_for(datamodule, train_if_missing=False)
+            if not hasattr(stacked, "digits"):
+                raise SystemExit(f"{path} was not trained on data=stacked_mnist")
+            digits = stacked.digits.eval()
+            real = real_splits(datamodule.digit_data())["train_images"]  # (N, H, W) uint8
+            torch.manual_seed(seed)
+            real = real[torch.randperm(len(real))[: 3 * num]]
+            rows["real training digits"] = reads(digits(to_model_input(real)).softmax(1))
+        torch.manual_seed(seed)
+        fakes = torch.cat([gan.generate(num=len(b)) for b in torch.arange(num).split(500)])  # (N, 3, H, W)
+        channels = fakes.reshape(-1, 1, *fakes.shape[2:])
+        rows[f"{path}: each channel"] = reads(torch.cat([digits(b).softmax(1) for b in channels.split(1000)]))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--began", help="a BEGAN checkpoint (experiment=began)")
@@ -196,12 +232,23 @@ def main() -> None:
     parser.add_argument("--overfit", nargs="+", help="checkpoints of one run, e.g. every step_*.ckpt")
     parser.add_argument("--uci-judge", action="store_true", help="how well the UCI classifier reads MNIST digits")
     parser.add_argument("--stackgan-condition", nargs="+", help="StackGAN checkpoints: accuracy with c drawn and at mu")
+    parser.add_argument(
+        "--stacked-reads", nargs="+", help="Stacked MNIST checkpoints: the classifier's reads per digit"
+    )
     parser.add_argument("--num-samples", type=int, default=2000, help="images per row (bench/quality.py's 2,000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not (args.began or args.wgan or args.overfit or args.uci_judge or args.stackgan_condition):
-        parser.error("pass --began, --wgan, --overfit or --stackgan-condition with checkpoint paths, or --uci-judge")
-    for path in [*filter(None, (args.began, args.wgan)), *(args.overfit or []), *(args.stackgan_condition or [])]:
+    checkpoints = [
+        *filter(None, (args.began, args.wgan)),
+        *(args.overfit or []),
+        *(args.stackgan_condition or []),
+        *(args.stacked_reads or []),
+    ]
+    if not (checkpoints or args.uci_judge):
+        parser.error(
+            "pass --began, --wgan, --overfit, --stackgan-condition or --stacked-reads with checkpoint paths, or --uci-judge"
+        )
+    for path in checkpoints:
         if not Path(path).is_file():
             parser.error(f"{path} is not a file: pass a checkpoint, e.g. outputs/runs/<run>/checkpoints/last.ckpt")
     quiet_library_messages()
@@ -227,6 +274,18 @@ def main() -> None:
         rows = stackgan_condition_rows(args.stackgan_condition, args.num_samples, args.seed)
         header = f"StackGAN caption class accuracy, {args.num_samples} random captions (checkpoint, condition)"
         print_class_accuracy(header, rows, 2)
+    if args.stacked_reads:
+        print(
+            f"\nThe MNIST classifier's reads, per digit 0-9: {args.num_samples} stacks' channels, "
+            f"{3 * args.num_samples} real digits\n\n| images | read as the digit (%) | mean confidence | "
+            f"read with confidence < 0.9 (%) |\n|---|---|---|---|"
+        )
+        for name, r in stacked_read_rows(args.stacked_reads, args.num_samples, args.seed).items():
+            share, confidence, unsure = (
+                " ".join(f"{v * k:.{d}f}" for v in r[c])
+                for c, k, d in (("share", 100, 1), ("confidence", 1, 2), ("unsure", 100, 0))
+            )
+            print(f"| {name} | {share} | {confidence} | {unsure} |")
     if args.overfit:
         print(
             f"\nD's verdicts, {args.num_samples} images per set (training: what D learned from; held out: the validation split)\n"
