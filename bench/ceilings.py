@@ -198,11 +198,15 @@ def stackgan_condition_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[
 def stacked_read_rows(ckpt_paths: list[str], num: int, seed: int) -> dict[str, dict[str, list[float]]]:
     def reads(probabilities: torch.Tensor) -> dict[str, list[float]]:
         confidence, digit = probabilities.max(1)
+        runner_up = probabilities.topk(2, 1).indices[:, 1]
         per_digit = [digit == d for d in range(10)]
+        unsure = confidence < 0.9
         return {
             "share": [m.float().mean().item() for m in per_digit],
             "confidence": [confidence[m].mean().item() for m in per_digit],
-            "unsure": [(confidence[m] < 0.9).float().mean().item() for m in per_digit],
+            "unsure": [unsure[m].float().mean().item() for m in per_digit],
+            # what an unsure read of each digit could also have been: its most frequent second choice
+            "runner-up": [torch.bincount(runner_up[m & unsure], minlength=10).argmax().item() for m in per_digit],
         }
 
     rows, digits = {}, None
@@ -278,14 +282,14 @@ def main() -> None:
         print(
             f"\nThe MNIST classifier's reads, per digit 0-9: {args.num_samples} stacks' channels, "
             f"{3 * args.num_samples} real digits\n\n| images | read as the digit (%) | mean confidence | "
-            f"read with confidence < 0.9 (%) |\n|---|---|---|---|"
+            f"read with confidence < 0.9 (%) | their most frequent runner-up |\n|---|---|---|---|---|"
         )
         for name, r in stacked_read_rows(args.stacked_reads, args.num_samples, args.seed).items():
             share, confidence, unsure = (
                 " ".join(f"{v * k:.{d}f}" for v in r[c])
                 for c, k, d in (("share", 100, 1), ("confidence", 1, 2), ("unsure", 100, 0))
             )
-            print(f"| {name} | {share} | {confidence} | {unsure} |")
+            print(f"| {name} | {share} | {confidence} | {unsure} | {' '.join(map(str, r['runner-up']))} |")
     if args.overfit:
         print(
             f"\nD's verdicts, {args.num_samples} images per set (training: what D learned from; held out: the validation split)\n"
