@@ -7,9 +7,10 @@ softplus, which is stable for large logits: ``softplus(-x) = -log(sigmoid(x))`` 
 ``softplus(x) = -log(1 - sigmoid(x))``. An objective also declares what it needs beyond the logits, so that the
 LightningModule stays generic: ``discriminator_steps`` per generator step, a ``d_penalty`` on the discriminator
 (gradient penalty; any objective takes the zero-centred R1 on real and R2 on fake images with ``r1_gamma``,
-``r2_gamma`` > 0, and LeCam's regularization of D's scores with ``lecam_weight`` > 0), a ``constrain_discriminator`` applied after each discriminator update (weight clipping), a
-state that a resumed run goes on from (BEGAN's k_t, R1's update count, LeCam's anchors, through ``state_dict``), and ``metrics``
-to log as curves (the critic's Wasserstein estimate, BEGAN's convergence measure).
+``r2_gamma`` > 0, and LeCam's regularization of D's scores with ``lecam_weight`` > 0), a
+``constrain_discriminator`` applied after each discriminator update (weight clipping), a state that a resumed run
+goes on from (BEGAN's k_t, R1's update count, LeCam's anchors, through ``state_dict``), and ``metrics`` to log as
+curves (the critic's Wasserstein estimate, BEGAN's convergence measure).
 """
 
 from __future__ import annotations
@@ -140,8 +141,8 @@ class GANLoss:
         first moved by ``means`` (this update's (2,) means, the same on every DDP rank).
 
         It keeps D's scores of real images from running away above what it gave the fakes lately, and the
-        reverse: with few training images D memorizes them and pushes their scores apart, and the term bounds a
-        LeCam divergence instead of the JS one (paper, section 4), which lasts longer under limited data."""
+        reverse: with few training images D memorizes them and pushes their scores apart. With the term, the game
+        minimizes a LeCam (triangular) divergence, which the paper finds more robust under limited data."""
         means = means.detach().float()  # float32 anchors under autocast too
         anchors = self.lecam_anchors
         if anchors is None:  # the first update anchors at its own means
