@@ -71,7 +71,7 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path, o
     script = tmp_path / "train_and_dump.py"
     script.write_text(
         textwrap.dedent(f"""
-        import hydra, lightning as L, torch
+        import os, hydra, lightning as L, torch
         from ganlab.train import train
         from omegaconf import open_dict
 
@@ -91,6 +91,8 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path, o
             with open_dict(cfg):
                 cfg.callbacks.dump = {{"_target_": "__main__.DumpWeights"}}
             train(cfg)
+            with open(f"{tmp_path}/process_group_after_rank{{os.environ.get('LOCAL_RANK', '0')}}", "w") as f:
+                f.write(str(torch.distributed.is_initialized()))
 
         main()
     """)
@@ -136,6 +138,8 @@ def test_ddp_cpu_two_ranks_end_with_identical_weights_in_one_run_dir(tmp_path, o
         assert torch.equal(state0["buffers"]["discriminator.p"], state1["buffers"]["discriminator.p"])
     if "loss.lecam_weight=0.3" in objective:  # each rank saw its own batch; the anchors are the ranks' mean
         assert len(state0["loss"]["lecam_anchors"]) == 2 and state0["loss"] == state1["loss"]
+    # Both ranks destroyed their process group when training ended (left to interpreter exit, gloo can abort).
+    assert [(tmp_path / f"process_group_after_rank{rank}").read_text() for rank in (0, 1)] == ["False", "False"]
     # Each rank draws its own noise, so the ranks' fakes are distinct images.
     assert not torch.equal(state0["noise"], state1["noise"])
     # Rank 1 joined rank 0's run dir: one dir, with both processes' logs.

@@ -30,7 +30,7 @@ from ganlab.data.idx import DataFileError
 from ganlab.models.gan import GAN
 from ganlab.run.checkpoints import CheckpointError, check_resumable
 from ganlab.run.console import quiet_library_messages, summary, write_result
-from ganlab.run.distributed import DDPError, ddp_problem, in_multirun, multirun_ddp_job
+from ganlab.run.distributed import DDPError, ddp_job, ddp_problem, in_multirun
 from ganlab.run.hparams_tab import log_hparams
 from ganlab.run.provenance import record_run
 from ganlab.run.run_lock import RunDirBusy, hold_run_dir
@@ -120,9 +120,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
 
     with hold_run_dir(cfg.paths.output_dir):  # a second run on this dir stops here, naming the first
-        for (
-            callback
-        ) in callbacks:  # the FID callback's feature network, trained now if missing: once, not on every rank
+        # The FID callback's feature network, trained now if missing: once, not on every rank.
+        for callback in callbacks:
             if callable(getattr(callback, "prepare", None)):
                 callback.prepare(datamodule, model)
         record_run(cfg, cfg.paths.output_dir)  # config, git commit, package versions: appended to provenance.yaml
@@ -135,7 +134,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             datamodule.name,
             cfg.paths.output_dir,
         )
-        with multirun_ddp_job(trainer):
+        with ddp_job(trainer):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
             if cfg.get("test"):
                 trainer.test(model, datamodule=datamodule)

@@ -146,19 +146,26 @@ def reap_child_ranks(trainer: L.Trainer | None, timeout_s: float = REAP_TIMEOUT_
 
 
 @contextmanager
-def multirun_ddp_job(trainer: L.Trainer | None = None) -> Iterator[None]:
-    """Run one multirun job so that Lightning's DDP launcher works in it, and in the jobs after it.
+def ddp_job(trainer: L.Trainer | None = None) -> Iterator[None]:
+    """Run one job (``trainer.fit``) so that its process group ends with it, and, in a multirun, so that Lightning's
+    DDP launcher works in it and in the jobs after it.
+
+    The process group is destroyed when the job ends, however it ends: left to interpreter exit, gloo's worker
+    threads can abort the process (SIGABRT, "terminate called without an active exception", pytorch/pytorch#190489)
+    after the run has said how it ended, turning exit code 0 or 1 into -6 now and then.
 
     Lightning starts ranks > 0 as ``python <argv> hydra.run.dir=<hydra.run.dir>``. In a multirun argv holds the
     whole sweep (``-m loss=gan,lsgan``), so each child would run a sweep of its own in extra run dirs
     (lightning-hydra-template issues 393, 194): argv becomes this job's own overrides and run.dir this job's dir.
     Lightning also leaves its process group and rank variables (LOCAL_RANK, WORLD_SIZE, ...) behind, which make the
     next job in the same process think its ranks were started outside and wait for them forever: both are undone
-    when the job ends, after the job's ranks > 0 have exited (``reap_child_ranks``). Outside a multirun this does
-    nothing.
+    when the job ends, after the job's ranks > 0 have exited (``reap_child_ranks``).
     """
     if not in_multirun():
-        yield
+        try:
+            yield
+        finally:
+            end_process_group()
         return
     hydra_cfg = HydraConfig.get()
     argv, environ = list(sys.argv), dict(os.environ)
@@ -169,11 +176,15 @@ def multirun_ddp_job(trainer: L.Trainer | None = None) -> Iterator[None]:
         yield
     finally:
         reap_child_ranks(trainer)
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        end_process_group()
         sys.argv = argv
         os.environ.clear()
         os.environ.update(environ)
+
+
+def end_process_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class DDPError(RuntimeError):
