@@ -155,7 +155,9 @@ def test_signal_saves_a_checkpoint_and_the_run_resumes_in_its_dir(make_cfg, tmp_
 def test_ema_weights_fill_checkpoints_and_the_final_model_and_resume_exactly(make_cfg, tmp_path, model):
     from ganlab.models.gan import GAN
 
-    ema = ["callbacks=[default,ema]", "callbacks.ema.decay=0.5", "callbacks.ema.batchnorm_batches=50"]
+    # The half-life ramp-up sets every update's decay here (0.5 ** (10 / t) < 0.5): resuming must restore it too.
+    ema = ["callbacks=[default,ema]", "callbacks.ema.decay=0.5", "callbacks.ema.half_life_rampup=0.1"]
+    ema.append("callbacks.ema.batchnorm_batches=50")
     args = [*SHORT_EPOCHS, f"model={model}", "trainer.max_steps=10", *ema]
     full = train(make_cfg(args))
     full_dir = Path(full["trainer"].default_root_dir)

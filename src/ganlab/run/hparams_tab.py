@@ -74,6 +74,7 @@ def run_hparams(cfg: DictConfig) -> dict[str, Any]:
         "seed": -1 if cfg.get("seed") is None else int(cfg.seed),
         "ema": bool(callbacks.get("ema")),
         "ema_decay": float(callbacks.ema.decay) if callbacks.get("ema") else 0.0,
+        "ema_rampup": float(callbacks.ema.get("half_life_rampup") or 0.0) if callbacks.get("ema") else 0.0,
         "labels_per_class": int(data.get("labels_per_class") or 0),
         "precision": str(trainer.get("precision", "32-true")),
         "overrides": _overrides() or "-",
