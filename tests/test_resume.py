@@ -65,6 +65,28 @@ def test_a_run_dir_moved_elsewhere_resumes_into_its_own_last_ckpt(tmp_path):
     assert last["global_step"] == 6 and not list(checkpoints.glob("last-v*.ckpt"))  # not a last-v1.ckpt beside it
 
 
+def test_a_finished_run_trained_on_to_a_longer_budget_equals_a_straight_run(tmp_path):
+    """``last.ckpt`` holds the last update also when the budget is not a multiple of the checkpoint interval
+    (Lightning kept update 5's there), with the raw weights to train on from (it held the averaged ones, written
+    after the EMA had put them in); a checkpoint saved after fit keeps them too."""
+    quick = ["model=mlp", "logger=csv", "callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
+    quick.append("callbacks.model_checkpoint.every_n_train_steps=5")
+    finished = train(compose_config(tmp_path / "finished", [*quick, "trainer.max_steps=7"]))
+    last = tmp_path / "finished" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 7
+    raw, averaged = checkpoint["current_model_state"], checkpoint["state_dict"]
+    assert any(not torch.equal(raw[name], averaged[name]) for name in raw)
+    finished["trainer"].save_checkpoint(tmp_path / "after_fit.ckpt")
+    after_fit = torch.load(tmp_path / "after_fit.ckpt", map_location="cpu", weights_only=False)
+    assert all(torch.equal(raw[name], after_fit["current_model_state"][name]) for name in raw)
+
+    straight = train(compose_config(tmp_path / "straight", [*quick, "trainer.max_steps=10"]))
+    on = train(compose_config(tmp_path / "finished", [*quick, "trainer.max_steps=10", f"ckpt_path={last}"]))
+    for name, tensor in straight["model"].state_dict().items():
+        assert torch.equal(tensor, on["model"].state_dict()[name]), name
+
+
 def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):
     """What StepSeed is for: without it the resumed steps draw noise and dropout from wherever the global RNG
     happens to be after loading, and the losses part from the uninterrupted run's."""

@@ -52,6 +52,7 @@ class EMA(EMAWeightAveraging):
         self.decay = decay
         self.batchnorm_batches = batchnorm_batches
         self.half_life_rampup = half_life_rampup
+        self._raw_state: dict[str, torch.Tensor] | None = None  # the raw weights once training ended
 
     def decay_at(self, updates_done: int) -> float:
         """The decay of the update after ``updates_done`` generator updates: ``decay``, or with ``half_life_rampup``
@@ -105,7 +106,13 @@ class EMA(EMAWeightAveraging):
             trainer, pl_module
         )  # the raw weights back (and the measured statistics into the average)
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._raw_state = None  # training again: the module holds the raw weights
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Kept for a checkpoint saved after this (trainer.save_checkpoint after fit): it must still resume from
+        # the raw weights, which Lightning's on_train_end overwrites with the averaged ones.
+        self._raw_state = {name: tensor.detach().clone() for name, tensor in pl_module.state_dict().items()}
         super().on_train_end(trainer, pl_module)  # the averaged weights in, for good
         pl_module.remeasure_batchnorm(self.batchnorm_batches)
 
@@ -113,3 +120,5 @@ class EMA(EMAWeightAveraging):
         if self._average_model is not None:
             self._average_model.module.remeasure_batchnorm(self.batchnorm_batches)  # the GAN inside the AveragedModel
         super().on_save_checkpoint(trainer, pl_module, checkpoint)  # state_dict: the averaged weights
+        if self._raw_state is not None:  # after on_train_end the module holds the average
+            checkpoint["current_model_state"] = self._raw_state
