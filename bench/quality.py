@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -91,12 +92,26 @@ def run_rows(
     if name in reference_dcgan.REAL_DATA:
         return [reference_dcgan.real_data_row(name, data, seed, args.num_samples)]
     if overrides is None:  # the reference loop: its own script, the same data and scores
+        if args.resume_from is not None:
+            raise SystemExit(f"--resume-from: the reference loop ({name}) does not resume; run it without")
         return reference_dcgan.run_budgets(data, budgets, seed, args.num_samples, save_dir=run_dir)
     if args.score_existing:
         if not (run_dir / "checkpoints" / "last.ckpt").exists():
             raise SystemExit(f"{run_dir}/checkpoints/last.ckpt not found: train it first (without --score-existing)")
     elif run_dir.exists():  # a stale last.ckpt there would be scored instead of this run's
         raise SystemExit(f"{run_dir} exists: remove it, or pass another --out")
+    resumed_seconds = 0.0  # the training time of the run this one goes on from
+    resume, copy = [], ""
+    if args.resume_from is not None:
+        shorter = out_root / data / f"{slug(name)}_n{args.resume_from}_s{seed}"
+        if not (shorter / "checkpoints" / "last.ckpt").exists():
+            raise SystemExit(f"{shorter}/checkpoints/last.ckpt not found: run --steps {args.resume_from} first")
+        if not args.score_existing:
+            # copy2 keeps the start time (provenance.yaml's mtime); its scores are its own row's, not copied
+            shutil.copytree(shorter, run_dir, ignore=shutil.ignore_patterns("evaluate*"))
+        resumed_seconds = start_to(shorter / "checkpoints" / "last.ckpt", shorter)
+        resume = [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]
+        copy = f"cp -r {shorter} {run_dir} && "
     extras = (
         [] if args.fid_callback else ["callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
     )  # no update depends on them
@@ -109,11 +124,11 @@ def run_rows(
         "callbacks.progress_bar=null",
         *extras,
     ]
-    train_command = f"python train.py {' '.join(train_overrides)} hydra.run.dir={run_dir}"
+    train_command = f"{copy}python train.py {' '.join([*train_overrides, *resume])} hydra.run.dir={run_dir}"
     train_seconds = None
     if not args.score_existing:
         start = time.perf_counter()
-        train(compose_app("train", train_overrides, run_dir))
+        train(compose_app("train", [*train_overrides, *resume], run_dir))
         train_seconds = time.perf_counter() - start
     rows = []
     for steps in budgets:
@@ -131,10 +146,10 @@ def run_rows(
         )
         if results["global_step"] != steps:
             raise SystemExit(f"{checkpoint} is at {results['global_step']} generator updates, not {steps}")
-        if train_seconds is None or steps != args.steps:  # from the run's start (its provenance record)
-            seconds = checkpoint.stat().st_mtime - (run_dir / "provenance.yaml").stat().st_mtime
+        if train_seconds is None or steps != args.steps:
+            seconds = resumed_seconds + start_to(checkpoint, run_dir)
         else:
-            seconds = train_seconds
+            seconds = resumed_seconds + train_seconds
         rows.append(
             {
                 "data": data,
@@ -148,6 +163,11 @@ def run_rows(
             }
         )
     return rows
+
+
+def start_to(checkpoint: Path, run_dir: Path) -> float:
+    """Seconds from the (last) start of the run in ``run_dir``, its provenance record, to ``checkpoint``."""
+    return checkpoint.stat().st_mtime - (run_dir / "provenance.yaml").stat().st_mtime
 
 
 def keep(row: dict, results_path: Path, summary: str) -> None:
@@ -172,6 +192,13 @@ def selected_configs(catalogue: dict, names: list[str], customs: list[str]) -> d
 def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="generator updates, the same for every row")
     parser.add_argument(
+        "--resume-from",
+        type=int,
+        metavar="STEPS",
+        help="train each run on from the same row's run of STEPS updates under --out (its dir copied, resumed from "
+        "its last.ckpt; resuming is exact): a 20,000-update row for 10,000 more updates",
+    )
+    parser.add_argument(
         "--also-at",
         type=int,
         nargs="+",
@@ -184,6 +211,11 @@ def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
 def check_budgets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if any(not 0 < steps < args.steps for steps in args.also_at):
         parser.error(f"--also-at budgets must lie between 0 and --steps {args.steps}, got {args.also_at}")
+    if args.resume_from is not None:
+        if not 0 < args.resume_from < args.steps:
+            parser.error(f"--resume-from {args.resume_from} must lie between 0 and --steps {args.steps}")
+        if any(steps <= args.resume_from for steps in args.also_at):
+            parser.error(f"--also-at budgets must lie above --resume-from {args.resume_from}: score those in its run")
 
 
 def spread(values: list[float], fmt: str = "{:.1f}") -> str:

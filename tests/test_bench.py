@@ -1,6 +1,7 @@
 """The benchmarks' own bookkeeping: a row scored at an intermediate budget of a longer run is the row of a run
 that stopped there (what the long-budget tables of docs/results.md rely on)."""
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -15,3 +16,25 @@ def test_reference_scored_at_an_intermediate_budget_equals_a_run_to_that_budget(
     assert long_run[0]["fid"] == short_run["fid"]
     assert long_run[0]["kid_mean"] == short_run["kid_mean"]
     assert long_run[1]["fid"] != short_run["fid"]  # the later budget is scored from later weights
+
+
+def test_a_row_trained_on_from_a_shorter_run_equals_a_straight_run(tmp_path):
+    """``--resume-from``: the 20,000-update rows go on from the 10,000-update runs; scored, they must be the rows
+    of runs trained straight to the longer budget (and the time of both parts counted)."""
+    import quality
+
+    def rows(steps: int, out: Path, resume_from: int | None = None) -> list[dict]:
+        args = argparse.Namespace(
+            steps=steps, also_at=[], resume_from=resume_from, score_existing=False, fid_callback=False, num_samples=100
+        )
+        overrides = ["model=mlp", "logger=csv", "callbacks.sample_grid=null", "trainer.enable_model_summary=false"]
+        return quality.run_rows("mlp", overrides, "mnist", 0, args, out)
+
+    straight = rows(6, tmp_path / "straight")[0]
+    shorter = rows(4, tmp_path / "resumed")[0]
+    resumed = rows(6, tmp_path / "resumed", resume_from=4)[0]
+    assert resumed["generator_updates"] == straight["generator_updates"] == 6
+    assert resumed["fid"] == straight["fid"] != shorter["fid"]
+    assert resumed["kid_mean"] == straight["kid_mean"]
+    assert resumed["train_seconds"] > shorter["train_seconds"] * 0.5  # both parts, not the second alone
+    assert "cp -r" in resumed["command"] and "ckpt_path=" in resumed["command"]
