@@ -4,7 +4,7 @@
     python bench/quality.py --data mnist --steps 200 --num-samples 10000
     python bench/quality.py --data mnist --steps 1000 --seeds 0 1 2 --configs "reference DCGAN (PyTorch-GAN)" "default (dcgan, five-conv SN D, hinge, Adam 2e-3, EMA)"
     python bench/quality.py --data mnist --steps 10000 --also-at 3000 5000 7500 --configs "reference DCGAN (PyTorch-GAN)"
-    python bench/quality.py --data mnist --steps 20000 --resume-from 10000 --also-at 15000 --configs default  # on from the 10k runs
+    python bench/quality.py --data mnist --steps 20000 --resume-from 10000 --also-at 15000 --configs "experiment=quality"  # on from its 10k run
 
 Each row is ``python train.py <overrides> data=<d> trainer.max_steps=<N> seed=<s>`` followed by
 ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt num_samples=<n>``, run in this process through the
