@@ -20,6 +20,7 @@ from conftest import compose_config
 from families import SHORT_EPOCHS, logged_losses, resume_and_compare
 
 REPO = Path(__file__).resolve().parents[1]
+QUICK = ["model=mlp", "logger=csv", "callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
 
 
 def test_sampler_goes_on_from_its_saved_position():
@@ -56,11 +57,10 @@ def test_a_run_resumed_at_an_epochs_end_twice_in_a_row_stays_on_the_uninterrupte
 
 
 def test_a_run_dir_moved_elsewhere_resumes_into_its_own_last_ckpt(tmp_path):
-    quick = ["model=mlp", "logger=csv", "callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
-    train(compose_config(tmp_path / "first", [*quick, "trainer.max_steps=4"]))
+    train(compose_config(tmp_path / "first", [*QUICK, "trainer.max_steps=4"]))
     shutil.copytree(tmp_path / "first", tmp_path / "moved")  # a copied or moved run dir, resumed there
     checkpoints = tmp_path / "moved" / "checkpoints"
-    train(compose_config(tmp_path / "moved", [*quick, "trainer.max_steps=6", f"ckpt_path={checkpoints / 'last.ckpt'}"]))
+    train(compose_config(tmp_path / "moved", [*QUICK, "trainer.max_steps=6", f"ckpt_path={checkpoints / 'last.ckpt'}"]))
     last = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == 6 and not list(checkpoints.glob("last-v*.ckpt"))  # not a last-v1.ckpt beside it
 
@@ -69,8 +69,7 @@ def test_a_finished_run_trained_on_to_a_longer_budget_equals_a_straight_run(tmp_
     """``last.ckpt`` holds the last update also when the budget is not a multiple of the checkpoint interval
     (Lightning kept update 5's there), with the raw weights to train on from (it held the averaged ones, written
     after the EMA had put them in); a checkpoint saved after fit keeps them too."""
-    quick = ["model=mlp", "logger=csv", "callbacks.fid=null", "callbacks.best_fid_checkpoint=null"]
-    quick.append("callbacks.model_checkpoint.every_n_train_steps=5")
+    quick = [*QUICK, "callbacks.model_checkpoint.every_n_train_steps=5"]
     finished = train(compose_config(tmp_path / "finished", [*quick, "trainer.max_steps=7"]))
     last = tmp_path / "finished" / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, map_location="cpu", weights_only=False)
@@ -178,8 +177,12 @@ def test_ema_weights_fill_checkpoints_and_the_final_model_and_resume_exactly(mak
     from ganlab.models.gan import GAN
 
     # The half-life ramp-up sets every update's decay here (0.5 ** (10 / t) < 0.5): resuming must restore it too.
-    ema = ["callbacks=[default,ema]", "callbacks.ema.decay=0.5", "callbacks.ema.half_life_rampup=0.1"]
-    ema.append("callbacks.ema.batchnorm_batches=50")
+    ema = [
+        "callbacks=[default,ema]",
+        "callbacks.ema.decay=0.5",
+        "callbacks.ema.half_life_rampup=0.1",
+        "callbacks.ema.batchnorm_batches=50",
+    ]
     args = [*SHORT_EPOCHS, f"model={model}", "trainer.max_steps=10", *ema]
     full = train(make_cfg(args))
     full_dir = Path(full["trainer"].default_root_dir)
