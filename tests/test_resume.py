@@ -3,6 +3,7 @@ uninterrupted run, in the same run dir."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import subprocess
@@ -84,6 +85,23 @@ def test_a_finished_run_trained_on_to_a_longer_budget_equals_a_straight_run(tmp_
     on = train(compose_config(tmp_path / "finished", [*quick, "trainer.max_steps=10", f"ckpt_path={last}"]))
     for name, tensor in straight["model"].state_dict().items():
         assert torch.equal(tensor, on["model"].state_dict()[name]), name
+
+
+def _ema_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "ganlab.callbacks.ema"]
+
+
+def test_a_resume_with_another_average_schedule_names_the_overrides_that_keep_the_runs(tmp_path, caplog):
+    train(compose_config(tmp_path, [*QUICK, "trainer.max_steps=2", "callbacks.ema.decay=0.9"]))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.WARNING, logger="ganlab.callbacks.ema"):
+        train(compose_config(tmp_path, [*QUICK, "trainer.max_steps=3", "callbacks.ema.decay=0.9", f"ckpt_path={last}"]))
+        assert not _ema_warnings(caplog)  # the same schedule: nothing to say
+        overrides = ["callbacks.ema.decay=0.999", "callbacks.ema.half_life_rampup=0.05", f"ckpt_path={last}"]
+        train(compose_config(tmp_path, [*QUICK, "trainer.max_steps=4", *overrides]))
+    (warning,) = _ema_warnings(caplog)
+    assert "callbacks.ema.decay=0.9 callbacks.ema.half_life_rampup=null and goes on with" in warning
+    assert "callbacks.ema.decay=0.999 callbacks.ema.half_life_rampup=0.05" in warning
 
 
 def test_without_step_seed_a_resumed_run_draws_other_noise(make_cfg, tmp_path):

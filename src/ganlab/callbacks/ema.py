@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
+
+log = logging.getLogger(__name__)
 
 
 class EMA(EMAWeightAveraging):
@@ -116,9 +119,31 @@ class EMA(EMAWeightAveraging):
         super().on_train_end(trainer, pl_module)  # the averaged weights in, for good
         pl_module.remeasure_batchnorm(self.batchnorm_batches)
 
+    def state_dict(self) -> dict[str, Any]:
+        # The schedule too, so that a resume with other settings (or after a change of the defaults) says so.
+        return {**super().state_dict(), "decay": self.decay, "half_life_rampup": self.half_life_rampup}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if "decay" not in state_dict:  # a checkpoint from before the schedule was recorded
+            return
+        before, now = (state_dict["decay"], state_dict["half_life_rampup"]), (self.decay, self.half_life_rampup)
+        if before != now:
+            log.warning(
+                "The checkpoint's run averaged its weights with %s and goes on with %s: pass the first to keep its "
+                "average as it was",
+                _as_overrides(*before),
+                _as_overrides(*now),
+            )
+
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         if self._average_model is not None:
             self._average_model.module.remeasure_batchnorm(self.batchnorm_batches)  # the GAN inside the AveragedModel
         super().on_save_checkpoint(trainer, pl_module, checkpoint)  # state_dict: the averaged weights
         if self._raw_state is not None:  # after on_train_end the module holds the average
             checkpoint["current_model_state"] = self._raw_state
+
+
+def _as_overrides(decay: float, half_life_rampup: float | None) -> str:
+    rampup = "null" if half_life_rampup is None else half_life_rampup
+    return f"callbacks.ema.decay={decay} callbacks.ema.half_life_rampup={rampup}"
