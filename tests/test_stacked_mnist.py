@@ -18,6 +18,7 @@ from ganlab.metrics.modes import (
     PUBLISHED_SAMPLES,
     StackedClassifier,
     channel_digit_shares,
+    kl_parts,
     missing_digits,
     mode_coverage,
     modes_of_digits,
@@ -119,6 +120,25 @@ def test_the_missing_digits_of_each_channel_are_read_from_the_mode_histogram():
     assert per_channel[0].allclose(torch.full((10,), 0.1, dtype=torch.float64))  # red untouched
     assert missing_digits(shares) == {1: [4], 2: [7]}
     assert missing_digits(torch.full((1000,), 1e-3)) == {}
+
+
+def test_the_kl_splits_into_the_channels_digit_shares_and_their_dependence():
+    digits = torch.stack(torch.meshgrid(*[torch.arange(10)] * 3, indexing="ij"), -1).view(-1, 3)
+    blue = torch.linspace(1, 2, 10, dtype=torch.float64)  # independent channels, blue's digits uneven
+    independent = blue[digits[:, 2]] / blue[digits[:, 2]].sum()
+    parts = kl_parts(independent)
+    blue_kl = float(((blue / blue.sum()) * (blue / blue.sum() * 10).log()).sum())
+    assert parts["channels"] == pytest.approx([0, 0, blue_kl]) and parts["dependence"] == pytest.approx(0, abs=1e-12)
+
+    same = (digits[:, 0] == digits[:, 1]) & (digits[:, 1] == digits[:, 2])  # 000, 111, ...: every channel uniform
+    parts = kl_parts(same.double())
+    assert parts["channels"] == pytest.approx([0, 0, 0], abs=1e-12)
+    assert parts["dependence"] == pytest.approx(math.log(100))  # the KL of 10 modes of 1,000, all of it coupling
+    shares = torch.rand(1000, generator=torch.Generator().manual_seed(0)) ** 4
+    modes = torch.multinomial(shares, 20_000, replacement=True, generator=torch.Generator().manual_seed(1))
+    counts = torch.bincount(modes, minlength=1000)
+    parts = kl_parts(counts)
+    assert sum(parts["channels"]) + parts["dependence"] == pytest.approx(mode_coverage(modes)["mode_kl"])
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,23 @@ def channel_digit_shares(mode_shares: list[float] | Tensor, channels: int = 3) -
     return torch.stack([joint.sum([d for d in range(channels) if d != c]) for c in range(channels)])
 
 
+def kl_parts(mode_shares: list[float] | Tensor, channels: int = 3) -> dict[str, object]:
+    """KL(modes || uniform) split exactly in two: each channel's KL(digit shares || uniform), and what the
+    channels' dependence on one another adds (their total correlation); the channels' parts plus the dependence
+    are the KL. A generator that draws some digits more often than others in a channel shows in the first, one
+    that couples its channels' digits in the second. Finite sampling adds about (10^C - 1 - 9C) / (2 x samples)
+    to the dependence (0.019 at 26,000) and 9 / (2 x samples) to each channel."""
+    shares = torch.as_tensor(mode_shares, dtype=torch.float64)
+    shares = shares / shares.sum()
+
+    def kl_from_uniform(p: Tensor) -> float:
+        hit = p > 0
+        return float((p[hit] * (p[hit] * len(p)).log()).sum())
+
+    per_channel = [kl_from_uniform(row) for row in channel_digit_shares(shares, channels)]
+    return {"channels": per_channel, "dependence": kl_from_uniform(shares) - sum(per_channel)}
+
+
 def missing_digits(mode_shares: list[float] | Tensor, channels: int = 3, below: float = 0.05) -> dict[int, list[int]]:
     """{channel: digits it draws under ``below`` of the time (half their fair share by default)}, channels with
     none left out: {} when every channel draws every digit."""
