@@ -77,9 +77,14 @@ def mode_coverage(modes: Tensor, num_modes: int = 1000) -> dict[str, float]:
     """Modes hit and KL(histogram || uniform) in nats (0: every mode equally often; log(num_modes): one mode)."""
     counts = torch.bincount(modes.long().flatten(), minlength=num_modes).double()
     p = counts / counts.sum()
-    hit = p > 0
-    kl = float((p[hit] * (p[hit] * num_modes).log()).sum())
-    return {"modes": int(hit.sum()), "mode_kl": max(kl, 0.0)}
+    return {"modes": int((p > 0).sum()), "mode_kl": max(float(kl_from_uniform(p)), 0.0)}
+
+
+def kl_from_uniform(shares: Tensor) -> Tensor:
+    """KL(shares || uniform over len(shares)) in nats, for shares that sum to 1: 0 when all are equal,
+    log(len(shares)) when one takes everything."""
+    present = shares > 0
+    return (shares[present] * (shares[present] * len(shares)).log()).sum()
 
 
 def channel_digit_shares(mode_shares: list[float] | Tensor, channels: int = 3) -> Tensor:
@@ -96,13 +101,8 @@ def kl_parts(mode_shares: list[float] | Tensor, channels: int = 3) -> dict[str, 
     to the dependence (0.019 at 26,000) and 9 / (2 x samples) to each channel."""
     shares = torch.as_tensor(mode_shares, dtype=torch.float64)
     shares = shares / shares.sum()
-
-    def kl_from_uniform(p: Tensor) -> float:
-        hit = p > 0
-        return float((p[hit] * (p[hit] * len(p)).log()).sum())
-
-    per_channel = [kl_from_uniform(row) for row in channel_digit_shares(shares, channels)]
-    return {"channels": per_channel, "dependence": kl_from_uniform(shares) - sum(per_channel)}
+    per_channel = [float(kl_from_uniform(row)) for row in channel_digit_shares(shares, channels)]
+    return {"channels": per_channel, "dependence": float(kl_from_uniform(shares)) - sum(per_channel)}
 
 
 def missing_digits(mode_shares: list[float] | Tensor, channels: int = 3, below: float = 0.05) -> dict[int, list[int]]:

@@ -23,6 +23,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from ganlab.metrics.classifier import extractor_for
 from ganlab.metrics.features import ClassifierFeatures, ClassifierLogits, ClassifierOutputs, InceptionFeatures
 from ganlab.metrics.manifold import ManifoldScores
+from ganlab.metrics.modes import kl_from_uniform
 
 BACKBONES = ("classifier", "inception")
 
@@ -50,10 +51,9 @@ class ClassCoverage(Metric):
     def compute(self) -> dict[str, Any]:
         shares = self.counts.double() / self.counts.sum()  # (num_classes,)
         present = shares > 0
-        kl = (shares[present] * (shares[present] * self.num_classes).log()).sum()  # KL(shares || uniform)
         return {
             "class_shares": shares.tolist(),
-            "coverage_kl": kl.item(),
+            "coverage_kl": kl_from_uniform(shares).item(),
             "classes_covered": int((shares >= 0.5 / self.num_classes).sum()),
             "modes": int(present.sum()),  # classes drawn at least once (Stacked MNIST: the modes hit, of 1,000)
         }
