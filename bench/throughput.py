@@ -1,6 +1,7 @@
 """Training throughput (real images/s) of the project's LightningModule + DataModule against two plain loops.
 
     python bench/throughput.py                     # model=mlp and model=dcgan, batch 100, CPU, 7 repeats
+    python bench/throughput.py --project-overrides model.compile=true   # the project's step compiled (inductor)
 
 - project: ``ganlab.models.gan.GAN`` + the MNIST DataModule from ``conf/`` (model=<m> loss=nsgan) in a bare
   ``lightning.Trainer`` (no logger, checkpoints or progress bar: what the framework costs, not its extras).
@@ -104,8 +105,8 @@ def time_fit(gan, datamodule, warmup: int, steps: int) -> tuple[float, float]:
     return clock.seconds
 
 
-def run_project(model: str, batch_size: int, warmup: int, steps: int) -> dict[str, float]:
-    gan, datamodule = build(bench_overrides(model, batch_size))
+def run_project(model: str, batch_size: int, warmup: int, steps: int, overrides: list[str] = ()) -> dict[str, float]:
+    gan, datamodule = build([*bench_overrides(model, batch_size), *overrides])
     return rates(steps * batch_size, time_fit(gan, datamodule, warmup, steps))
 
 
@@ -182,8 +183,11 @@ def run_seed(model: str, batch_size: int, warmup: int, steps: int) -> float:
 
 def worker(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
-    run = {"project": run_project, "seed": run_seed, "raw": run_raw}[args.variant]
-    measured = run(args.model, args.batch_size, args.warmup, args.steps)
+    if args.variant == "project":
+        measured = run_project(args.model, args.batch_size, args.warmup, args.steps, args.project_overrides)
+    else:
+        run = {"seed": run_seed, "raw": run_raw}[args.variant]
+        measured = run(args.model, args.batch_size, args.warmup, args.steps)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps(measured | {"peak_rss_mb": peak_mb}))
 
@@ -195,6 +199,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--steps", type=int, default=None, help="timed generator updates (default: 400 mlp, 40 dcgan)")
+    parser.add_argument(
+        "--project-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for the project's run only, e.g. model.compile=true (the loops stay as written)",
+    )
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # worker mode
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,6 +215,7 @@ def main() -> None:
     load_before = os.getloadavg()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; load average before: {load_before[0]:.2f}"
+        + (f"; the project with {' '.join(args.project_overrides)}" if args.project_overrides else "")
     )
     rows = []
     for model in args.models:
@@ -225,6 +237,8 @@ def main() -> None:
                     "--steps",
                     str(steps),
                 ]
+                if variant == "project" and args.project_overrides:
+                    command += ["--project-overrides", *args.project_overrides]
                 out = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
                 if out.returncode:
                     sys.exit(f"{variant} {model} failed:\n{out.stderr[-3000:]}")
